@@ -1,0 +1,121 @@
+"""The `mistral-review` command line: argument parsing and exit codes, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.diff import DiffError, parse_diff
+from bot.errors import ReviewError, UsageError
+from bot.settings import ConfigError, Settings
+
+EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser for every subcommand."""
+    parser = _Parser(prog="mistral-review", description="AI code review with Mistral Small 4.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    review = commands.add_parser("review", help="review the current branch or a diff file")
+    review.add_argument("--base", help="base ref (default: the remote's default branch, else main, else master)")
+    review.add_argument("--diff-file", help="review this unified diff instead ('-' reads stdin)")
+    review.add_argument("--dry-run", action="store_true", help="plan the batches and print them; call no model")
+    review.add_argument("--format", choices=("text", "json"), default="text")
+    review.add_argument("--fail-on", choices=("critical", "major", "minor", "nit"),
+                        help="exit 1 when a comment this severe or worse is found")
+    return parser
+
+
+def _read_diff(args: argparse.Namespace, stdin: Any) -> bytes:
+    if args.diff_file == "-":
+        return stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
+    if args.diff_file:
+        try:
+            return Path(args.diff_file).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.diff_file}: {exc.strerror}") from None
+    from bot.gitlocal import branch_diff
+
+    return branch_diff(Path.cwd(), args.base)
+
+
+def _progress(done: int, total: int, stream: TextIO) -> None:
+    stream.write(f"\rreviewing: {done}/{total} batch(es) done")
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO,
+                       stdin: Any) -> int:
+    """Review a local diff and print the comments; return the exit code."""
+    from bot.prompting import load_prompts
+    from bot.report import plan_json, plan_text, result_json, result_text
+    from bot.review import plan_review, run_review
+    from bot.severity import Severity
+    from bot.tokens import default_counter
+
+    settings = Settings.from_env(env)
+    try:
+        files = parse_diff(_read_diff(args, stdin))
+    except DiffError as exc:
+        raise UsageError(str(exc)) from None
+    counter, prompts = default_counter(), load_prompts()
+    plan = plan_review(files, settings, counter=counter, prompts=prompts, budget_left_usd=settings.budget_usd)
+    if args.dry_run:
+        out.write((json.dumps(plan_json(plan, settings.price), indent=2) if args.format == "json"
+                   else plan_text(plan, settings.price)) + "\n")
+        return EXIT_OK
+    if not settings.api_key:
+        raise UsageError("MISTRAL_API_KEY is not set (use --dry-run to plan without a model)")
+    from bot.mistral_client import MistralModel, RetryPolicy
+
+    model = MistralModel(
+        api_key=settings.api_key, model=settings.model, server_url=settings.server_url,
+        timeout_s=settings.timeout_s, temperature=settings.temperature,
+        reasoning_effort=settings.reasoning_effort,
+        policy=RetryPolicy(settings.retry_attempts, settings.retry_max_wait_s, settings.retry_total_s),
+    )
+    result = run_review(plan, model, settings, counter=counter, prompts=prompts,
+                        budget_left_usd=settings.budget_usd, on_progress=lambda d, t: _progress(d, t, err))
+    out.write((json.dumps(result_json(result), indent=2) if args.format == "json" else result_text(result)) + "\n")
+    if args.fail_on and any(c.severity.at_least(Severity(args.fail_on)) for c in result.comments):
+        return EXIT_FAIL_ON
+    return EXIT_PARTIAL if result.failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
+         out: TextIO | None = None, err: TextIO | None = None, stdin: Any = None) -> int:
+    """Run the command line; return the exit code instead of raising."""
+    env = os.environ if env is None else env
+    out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "review":
+            return run_review_command(args, env, out, err, stdin)
+        raise UsageError(f"unknown command {args.command}")
+    except (UsageError, ConfigError) as exc:
+        err.write(f"mistral-review: error: {exc}\n")
+        return EXIT_USAGE
+    except ReviewError as exc:
+        err.write(f"mistral-review: {exc}\n")
+        return EXIT_PARTIAL
+    except KeyboardInterrupt:
+        err.write("mistral-review: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""The diff model: unified diffs become files, hunks and lines that know their GitHub anchors.
+
+Pure: no I/O. Works on `git diff` output and on GitHub's per-file `patch` strings.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
+
+
+class DiffError(ValueError):
+    """The input is not a unified diff that can be parsed."""
+
+
+class Side(str, enum.Enum):
+    """Which version of a file a line number refers to (GitHub's `side`)."""
+
+    LEFT = "LEFT"
+    RIGHT = "RIGHT"
+
+
+class LineKind(str, enum.Enum):
+    """What a diff line does."""
+
+    ADDED = "+"
+    REMOVED = "-"
+    CONTEXT = " "
+
+
+class FileStatus(str, enum.Enum):
+    """What happened to a file."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    MODIFIED = "modified"
+    RENAMED = "renamed"
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    """One line of a hunk, with the numbers it has in the old and new file."""
+
+    kind: LineKind
+    text: str
+    old_no: int | None
+    new_no: int | None
+
+    @property
+    def side(self) -> Side:
+        """Return the side GitHub anchors this line on."""
+        return Side.LEFT if self.kind is LineKind.REMOVED else Side.RIGHT
+
+    @property
+    def line(self) -> int:
+        """Return the line number on this line's side."""
+        number = self.old_no if self.kind is LineKind.REMOVED else self.new_no
+        assert number is not None
+        return number
+
+    @property
+    def changed(self) -> bool:
+        """Return whether the line was added or removed."""
+        return self.kind is not LineKind.CONTEXT
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """A run of lines under one `@@` header."""
+
+    old_start: int
+    old_len: int
+    new_start: int
+    new_len: int
+    section: str
+    lines: tuple[DiffLine, ...]
+
+    @property
+    def changed_count(self) -> int:
+        """Return the number of added and removed lines."""
+        return sum(1 for line in self.lines if line.changed)
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """The changes to one file."""
+
+    path: str
+    old_path: str | None
+    status: FileStatus
+    hunks: tuple[Hunk, ...]
+    binary: bool = False
+
+    @property
+    def changed_count(self) -> int:
+        """Return the number of added and removed lines."""
+        return sum(h.changed_count for h in self.hunks)
+
+    @property
+    def added_count(self) -> int:
+        """Return the number of added lines."""
+        return sum(1 for h in self.hunks for ln in h.lines if ln.kind is LineKind.ADDED)
+
+    @property
+    def removed_count(self) -> int:
+        """Return the number of removed lines."""
+        return sum(1 for h in self.hunks for ln in h.lines if ln.kind is LineKind.REMOVED)
+
+
+def decode(data: bytes) -> str:
+    """Decode diff bytes as UTF-8, replacing bytes that are not (latin-1 files, say)."""
+    return data.decode("utf-8", errors="replace")
+
+
+def _strip_prefix(name: str | None) -> str | None:
+    if name is None or name == "/dev/null":
+        return None
+    return name[2:] if name[:2] in ("a/", "b/") else name
+
+
+def _line_text(value: str) -> str:
+    # CRLF files keep their \r in unidiff's value; GitHub shows and quotes the line without it.
+    return value.rstrip("\n").rstrip("\r")
+
+
+def _convert(patched: object) -> FileDiff:
+    hunks = []
+    for hunk in patched:  # type: ignore[attr-defined]
+        lines = tuple(
+            DiffLine(LineKind(line.line_type), _line_text(line.value), line.source_line_no, line.target_line_no)
+            for line in hunk
+            if line.line_type in ("+", "-", " ")
+        )
+        hunks.append(
+            Hunk(hunk.source_start, hunk.source_length, hunk.target_start, hunk.target_length,
+                 (hunk.section_header or "").strip(), lines)
+        )
+    source = _strip_prefix(patched.source_file)  # type: ignore[attr-defined]
+    target = _strip_prefix(patched.target_file)  # type: ignore[attr-defined]
+    if patched.is_added_file:  # type: ignore[attr-defined]
+        status, path, old = FileStatus.ADDED, target or patched.path, None  # type: ignore[attr-defined]
+    elif patched.is_removed_file:  # type: ignore[attr-defined]
+        status, path, old = FileStatus.REMOVED, source or patched.path, source  # type: ignore[attr-defined]
+    elif patched.is_rename:  # type: ignore[attr-defined]
+        status, path, old = FileStatus.RENAMED, target or patched.path, source  # type: ignore[attr-defined]
+    else:
+        status, path, old = FileStatus.MODIFIED, patched.path, source  # type: ignore[attr-defined]
+    return FileDiff(path, old, status, tuple(hunks), bool(patched.is_binary_file))  # type: ignore[attr-defined]
+
+
+def parse_diff(text: str | bytes) -> list[FileDiff]:
+    """Parse a whole unified diff (git's output) into files."""
+    if isinstance(text, bytes):
+        text = decode(text)
+    if not text.strip():
+        return []
+    try:
+        patch = PatchSet(text)
+    except UnidiffParseError as exc:
+        raise DiffError(f"not a unified diff: {exc}") from exc
+    if not len(patch) and text.strip():
+        raise DiffError("not a unified diff: no file headers found")
+    return [_convert(p) for p in patch]
+
+
+_GITHUB_STATUS = {
+    "added": FileStatus.ADDED,
+    "removed": FileStatus.REMOVED,
+    "renamed": FileStatus.RENAMED,
+    "copied": FileStatus.ADDED,
+}
+
+
+def parse_github_file(entry: Mapping[str, object]) -> FileDiff:
+    """Turn one entry of GitHub's "list pull request files" answer into a file diff.
+
+    The entry's `patch` is hunks only, without file headers; an entry without one is
+    either binary or too large for GitHub (the caller decides which).
+    """
+    path = str(entry["filename"])
+    old_path = str(entry.get("previous_filename") or path)
+    status = _GITHUB_STATUS.get(str(entry.get("status")), FileStatus.MODIFIED)
+    patch = entry.get("patch")
+    if not patch:
+        return FileDiff(path, None if status is FileStatus.ADDED else old_path, status, (), binary=False)
+    old = "/dev/null" if status is FileStatus.ADDED else f"a/{old_path}"
+    new = "/dev/null" if status is FileStatus.REMOVED else f"b/{path}"
+    parsed = parse_diff(f"--- {old}\n+++ {new}\n{patch}\n")
+    if len(parsed) != 1:
+        raise DiffError(f"{path}: patch is not a single file's hunks")
+    only = parsed[0]
+    return FileDiff(path, None if status is FileStatus.ADDED else old_path, status, only.hunks)
+
+
+def parse_github_files(entries: Iterable[Mapping[str, object]]) -> list[FileDiff]:
+    """Turn GitHub's list of pull request files into file diffs."""
+    return [parse_github_file(e) for e in entries]

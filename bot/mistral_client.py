@@ -1,0 +1,146 @@
+"""The Mistral adapter: the only module that imports the mistralai SDK.
+
+One chat-completions call per batch, retried with tenacity (the SDK's own retries stay
+off, so only one layer retries). Works against api.mistral.ai or any OpenAI-compatible
+server (vLLM, Ollama) given as `server_url`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from mistralai.client import Mistral
+from mistralai.client.errors import MistralError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+from bot.errors import ModelError
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The text of a reply and the usage the server reported (None when it reported none)."""
+
+    content: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a failing call."""
+
+    attempts: int = 5
+    max_wait_s: float = 30.0
+    total_s: float = 180.0
+    base_wait_s: float = 1.0
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, MistralError):
+        return exc.status_code in RETRY_STATUSES
+    # The SDK raises its transport's timeout and connection errors unwrapped.
+    return isinstance(exc, (httpx2.TimeoutException, httpx2.TransportError))
+
+
+def retry_after_seconds(exc: BaseException | None) -> float | None:
+    """Return the server's Retry-After in seconds, when it sent one as a number."""
+    if not isinstance(exc, MistralError):
+        return None
+    value = exc.headers.get("retry-after") if exc.headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = retry_after_seconds(exc)
+        if hinted is not None:
+            return min(hinted, policy.max_wait_s)
+        backoff = policy.base_wait_s * 2 ** (state.attempt_number - 1)
+        return min(policy.max_wait_s, random.uniform(0, backoff))  # full jitter
+
+    return wait
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MistralError):
+        return f"HTTP {exc.status_code}: {exc.body[:200].strip()}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(content: Any) -> str:
+    """Return the text of a message's content (a list of chunks when the model reasons)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(getattr(chunk, "text", "") or "" for chunk in content if getattr(chunk, "type", "") == "text")
+    return ""
+
+
+class MistralModel:
+    """Chat completions with structured output, retried within a policy."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        server_url: str | None = None,
+        timeout_s: float = 120.0,
+        temperature: float = 0.1,
+        reasoning_effort: str = "none",
+        policy: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # The key is passed explicitly: the SDK would otherwise read MISTRAL_API_KEY by itself.
+        self._client = Mistral(api_key=api_key, server_url=server_url, timeout_ms=int(timeout_s * 1000))
+        self.model = model
+        self._temperature = temperature
+        self._reasoning_effort = reasoning_effort
+        self._policy = policy
+        self._sleep = sleep
+
+    def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any]) -> Completion:
+        """Ask for one reply in JSON that follows `schema`; raise ModelError when retries run out."""
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self._policy.attempts) | stop_after_delay(self._policy.total_s),
+            wait=_wait(self._policy),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            response = retrying(self._call, system, user, max_tokens, schema)
+        except (MistralError, httpx2.HTTPError) as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            status = exc.status_code if isinstance(exc, MistralError) else None
+            raise ModelError(f"model call failed after {attempts} attempt(s): {_describe(exc)}",
+                             status=status, attempts=attempts) from None
+        usage = response.usage
+        choice = response.choices[0] if response.choices else None
+        return Completion(
+            _text(choice.message.content) if choice and choice.message else "",
+            getattr(usage, "prompt_tokens", None) if usage else None,
+            getattr(usage, "completion_tokens", None) if usage else None,
+        )
+
+    def _call(self, system: str, user: str, max_tokens: int, schema: dict[str, Any]) -> Any:
+        return self._client.chat.complete(
+            model=self.model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            temperature=self._temperature,
+            max_tokens=max_tokens,
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "review", "schema_definition": schema, "strict": True}},
+            reasoning_effort=self._reasoning_effort,  # type: ignore[arg-type]
+        )
