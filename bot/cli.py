@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--format", choices=("text", "json"), default="text")
     review.add_argument("--fail-on", choices=("critical", "major", "minor", "nit"),
                         help="exit 1 when a comment this severe or worse is found")
+    pull = commands.add_parser("pr", help="review a GitHub pull request and post the review")
+    pull.add_argument("target", metavar="OWNER/REPO#N")
+    pull.add_argument("--dry-run", action="store_true", help="plan and print; call no model and post nothing")
+    pull.add_argument("--format", choices=("text", "json"), default="text")
+    commands.add_parser("action", help="the GitHub Action's entry point (reads the Actions environment)")
     return parser
 
 
@@ -78,22 +83,52 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
         out.write((json.dumps(plan_json(plan, settings.price), indent=2) if args.format == "json"
                    else plan_text(plan, settings.price)) + "\n")
         return EXIT_OK
-    if not settings.api_key:
-        raise UsageError("MISTRAL_API_KEY is not set (use --dry-run to plan without a model)")
-    from bot.mistral_client import MistralModel, RetryPolicy
+    from bot.mistral_client import model_from_settings
 
-    model = MistralModel(
-        api_key=settings.api_key, model=settings.model, server_url=settings.server_url,
-        timeout_s=settings.timeout_s, temperature=settings.temperature,
-        reasoning_effort=settings.reasoning_effort,
-        policy=RetryPolicy(settings.retry_attempts, settings.retry_max_wait_s, settings.retry_total_s),
-    )
-    result = run_review(plan, model, settings, counter=counter, prompts=prompts,
+    result = run_review(plan, model_from_settings(settings), settings, counter=counter, prompts=prompts,
                         budget_left_usd=settings.budget_usd, on_progress=lambda d, t: _progress(d, t, err))
     out.write((json.dumps(result_json(result), indent=2) if args.format == "json" else result_text(result)) + "\n")
     if args.fail_on and any(c.severity.at_least(Severity(args.fail_on)) for c in result.comments):
         return EXIT_FAIL_ON
     return EXIT_PARTIAL if result.failed else EXIT_OK
+
+
+def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    """Review one pull request (or, dry, print its plan); return the exit code."""
+    import re
+    import uuid
+
+    from bot.github_client import client_from_env
+    from bot.mistral_client import model_from_settings
+    from bot.pr_flow import Outcome, Request, prepare, review_pull
+    from bot.prompting import load_prompts
+    from bot.report import outcome_json, outcome_text, plan_json, plan_text
+    from bot.review import plan_review
+    from bot.tokens import default_counter
+
+    match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", args.target)
+    if not match:
+        raise UsageError(f"expected OWNER/REPO#N, not {args.target!r}")
+    client = client_from_env(env)
+    pr = client.pull(match[1], int(match[2]))
+    settings = Settings.from_env(env)
+    request = Request(run_id=uuid.uuid4().hex[:12])
+    counter, prompts = default_counter(), load_prompts()
+    if args.dry_run:
+        ready = prepare(pr, identity=client.identity(), base_settings=settings, request=request)
+        if isinstance(ready, Outcome):
+            out.write((json.dumps(outcome_json(ready), indent=2) if args.format == "json" else outcome_text(ready)) + "\n")
+            return EXIT_OK
+        plan = plan_review(ready.files, ready.settings, counter=counter, prompts=prompts,
+                           budget_left_usd=ready.settings.budget_usd - ready.marker.cost_usd,
+                           already_skipped=ready.listed_skips)
+        price = ready.settings.price
+        out.write((json.dumps(plan_json(plan, price), indent=2) if args.format == "json" else plan_text(plan, price)) + "\n")
+        return EXIT_OK
+    outcome = review_pull(pr, identity=client.identity(), base_settings=settings, model_for=model_from_settings,
+                          counter=counter, prompts=prompts, request=request)
+    out.write((json.dumps(outcome_json(outcome), indent=2) if args.format == "json" else outcome_text(outcome)) + "\n")
+    return EXIT_PARTIAL if outcome.failed_batches else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
@@ -105,6 +140,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         args = build_parser().parse_args(argv)
         if args.command == "review":
             return run_review_command(args, env, out, err, stdin)
+        if args.command == "pr":
+            return run_pr_command(args, env, out)
+        if args.command == "action":
+            from bot.action import main as action_main
+
+            return action_main(env, out)
         raise UsageError(f"unknown command {args.command}")
     except (UsageError, ConfigError) as exc:
         err.write(f"mistral-review: error: {exc}\n")

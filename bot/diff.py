@@ -5,9 +5,10 @@ Pure: no I/O. Works on `git diff` output and on GitHub's per-file `patch` string
 
 from __future__ import annotations
 
+import difflib
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
@@ -199,3 +200,21 @@ def parse_github_file(entry: Mapping[str, object]) -> FileDiff:
 def parse_github_files(entries: Iterable[Mapping[str, object]]) -> list[FileDiff]:
     """Turn GitHub's list of pull request files into file diffs."""
     return [parse_github_file(e) for e in entries]
+
+
+def diff_texts(path: str, old_path: str | None, old: bytes | None, new: bytes | None) -> FileDiff:
+    """Diff two versions of a file ourselves (GitHub leaves `patch` out for large files)."""
+    if (old and b"\0" in old[:8192]) or (new and b"\0" in new[:8192]):
+        status = FileStatus.ADDED if old is None else FileStatus.REMOVED if new is None else FileStatus.MODIFIED
+        return FileDiff(path, old_path, status, (), binary=True)
+    before = decode(old or b"").splitlines()
+    after = decode(new or b"").splitlines()
+    source = "/dev/null" if old is None else f"a/{old_path or path}"
+    target = "/dev/null" if new is None else f"b/{path}"
+    body = "\n".join(difflib.unified_diff(before, after, source, target, lineterm=""))
+    if not body:
+        return FileDiff(path, old_path, FileStatus.MODIFIED, ())
+    (parsed,) = parse_diff(body + "\n")
+    if old_path and old_path != path and old is not None and new is not None:
+        return replace(parsed, status=FileStatus.RENAMED, old_path=old_path)
+    return parsed

@@ -23,3 +23,7 @@ class ModelError(ReviewError):
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+
+
+class AnchorRejected(ReviewError):
+    """GitHub refused a review because a comment's line or path is not in its diff."""

@@ -18,7 +18,8 @@ from mistralai.client import Mistral
 from mistralai.client.errors import MistralError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from bot.errors import ModelError
+from bot.errors import ModelError, UsageError
+from bot.settings import Settings
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -144,3 +145,15 @@ class MistralModel:
                              "json_schema": {"name": "review", "schema_definition": schema, "strict": True}},
             reasoning_effort=self._reasoning_effort,  # type: ignore[arg-type]
         )
+
+
+def model_from_settings(settings: Settings) -> MistralModel:
+    """Build the model client for these settings; a missing key is a usage error, not the SDK's."""
+    if not settings.api_key:
+        raise UsageError("MISTRAL_API_KEY is not set")
+    return MistralModel(
+        api_key=settings.api_key, model=settings.model, server_url=settings.server_url,
+        timeout_s=settings.timeout_s, temperature=settings.temperature,
+        reasoning_effort=settings.reasoning_effort,
+        policy=RetryPolicy(settings.retry_attempts, settings.retry_max_wait_s, settings.retry_total_s),
+    )

@@ -213,11 +213,12 @@ def finalise(
     dropped: list[Dropped] = []
     merged: dict[tuple[str, Side, int], Comment] = {}
     for comment in comments:
-        if not comment.severity.at_least(min_severity):
-            dropped.append(Dropped("below_min_severity", comment.path, comment.line, comment.severity.value))
-            continue
         key = (comment.path, comment.side, comment.line)
         merged[key] = _merge(merged[key], comment) if key in merged else comment
+    for key, comment in list(merged.items()):
+        if not comment.severity.at_least(min_severity):
+            dropped.append(Dropped("below_min_severity", comment.path, comment.line, comment.severity.value))
+            del merged[key]
     ordered = sorted(merged.values(), key=lambda c: (c.severity.rank, c.path, c.line))
     for extra in ordered[max_comments:]:
         dropped.append(Dropped("over_max_comments", extra.path, extra.line, extra.severity.value))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any
 
 from bot.batching import Plan, Skipped
+from bot.pr_flow import Outcome
 from bot.reply import Comment
 from bot.review import ReviewResult
-from bot.severity import Severity
+from bot.severity import severity_counts
 from bot.spend import Price, worst_case
 
 
@@ -49,12 +49,6 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "dropped": [d.as_dict() for d in result.dropped],
         "masked_secrets": result.plan.masked_secrets,
     }
-
-
-def severity_counts(comments: Iterable[Comment]) -> str:
-    """Return e.g. `1 critical, 2 minor`, most severe first."""
-    tally = Tally(c.severity for c in comments)
-    return ", ".join(f"{tally[s]} {s.value}" for s in Severity if tally[s]) or "none"
 
 
 def _skips_text(skipped: Iterable[Skipped]) -> list[str]:
@@ -108,4 +102,40 @@ def result_text(result: ReviewResult) -> str:
     if result.skipped:
         lines.append("not reviewed:")
         lines.extend(_skips_text(result.skipped))
+    return "\n".join(lines)
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """Return a PR run's outcome as JSON."""
+    m = outcome.marker
+    return {
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "head_sha": outcome.head_sha,
+        "review_url": outcome.review_url,
+        "comments": [c.as_dict() for c in outcome.comments],
+        "unplaced": [c.as_dict() for c in outcome.unplaced],
+        "usage": outcome.usage.as_dict(),
+        "pull_request_total": {"reviews": m.reviews, "prompt_tokens": m.prompt_tokens,
+                               "completion_tokens": m.completion_tokens, "cost_usd": round(m.cost_usd, 6),
+                               "budget_usd": outcome.budget_usd},
+        "skipped": skipped_json(outcome.skipped),
+        "failed_batches": outcome.failed_batches,
+    }
+
+
+def outcome_text(outcome: Outcome) -> str:
+    """Return a PR run's outcome for people."""
+    if outcome.status in ("skipped", "up-to-date"):
+        return f"Nothing to do: {outcome.reason}."
+    u, m = outcome.usage, outcome.marker
+    lines = [f"{outcome.status}: {len(outcome.posted)} comment(s) ({severity_counts(outcome.posted)})"
+             + (f" at {outcome.review_url}" if outcome.review_url else "")]
+    lines += [f"  {c.path}:{c.line} [{c.severity.value}] {c.body.splitlines()[0] if c.body else ''}"
+              for c in outcome.posted]
+    lines.append(f"this run: {u.prompt_tokens:,} input + {u.completion_tokens:,} output tokens, ${u.cost_usd:.4f}; "
+                 f"pull request so far: ${m.cost_usd:.4f} of ${outcome.budget_usd:.2f}")
+    if outcome.skipped:
+        lines.append("not reviewed:")
+        lines.extend(_skips_text(outcome.skipped))
     return "\n".join(lines)

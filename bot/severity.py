@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections import Counter
+from collections.abc import Iterable
+from typing import Protocol
 
 
 class Severity(str, enum.Enum):
@@ -21,3 +24,13 @@ class Severity(str, enum.Enum):
     def at_least(self, floor: Severity) -> bool:
         """Return whether this severity is as bad as `floor` or worse."""
         return self.rank <= floor.rank
+
+
+class _Rated(Protocol):
+    severity: Severity
+
+
+def severity_counts(items: Iterable[_Rated]) -> str:
+    """Return e.g. `1 critical, 2 minor`, most severe first."""
+    tally = Counter(item.severity for item in items)
+    return ", ".join(f"{tally[s]} {s.value}" for s in Severity if tally[s]) or "none"

@@ -1,0 +1,169 @@
+"""The GitHub Action's entry point: the Actions environment in, one review and step outputs out.
+
+The environment is an argument (`main(env)`), so tests run it with an emulated one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.errors import ReviewError, UsageError
+from bot.pr_flow import Outcome, Request
+from bot.settings import ConfigError, Settings
+from bot.severity import Severity, severity_counts
+
+PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+# Inputs that map one to one onto settings (action.yml declares each).
+SETTING_INPUTS = ("model", "server_url", "max_comments", "min_severity", "budget_usd", "ignore", "instructions")
+
+
+def _escape(message: str) -> str:
+    return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def command(kind: str, message: str) -> str:
+    """Return a workflow command line (`::error::`, `::warning::`, `::notice::`)."""
+    return f"::{kind}::{_escape(message)}\n"
+
+
+def read_input(env: Mapping[str, str], name: str) -> str:
+    """Return an input as GitHub passes it: INPUT_ plus the name in upper case, dashes kept."""
+    return env.get(f"INPUT_{name.upper()}", "").strip()
+
+
+def _append(env: Mapping[str, str], variable: str, text: str) -> None:
+    path = env.get(variable)
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def outputs_text(outcome: Outcome | None) -> str:
+    """Return the step outputs as `name=value` lines."""
+    usage = outcome.usage if outcome else None
+    values = {
+        "comments": len(outcome.posted) if outcome else 0,
+        "prompt_tokens": usage.prompt_tokens if usage else 0,
+        "completion_tokens": usage.completion_tokens if usage else 0,
+        "cost_usd": f"{usage.cost_usd:.6f}" if usage else "0.000000",
+        "review_url": outcome.review_url if outcome else "",
+    }
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def job_summary(outcome: Outcome) -> str:
+    """Return the Markdown job summary: this run's and the PR's tokens and dollars, comments, skips."""
+    u, m = outcome.usage, outcome.marker
+    lines = [
+        "## mistral-review",
+        "",
+        f"Result: **{outcome.status}**" + (f" ({outcome.reason})" if outcome.reason else "")
+        + (f", [review]({outcome.review_url})" if outcome.review_url else ""),
+        "",
+        "| | this run | pull request so far |",
+        "|---|---:|---:|",
+        f"| Input tokens | {u.prompt_tokens:,} | {m.prompt_tokens:,} |",
+        f"| Output tokens | {u.completion_tokens:,} | {m.completion_tokens:,} |",
+        f"| Cost | ${u.cost_usd:.4f} | ${m.cost_usd:.4f} of ${outcome.budget_usd:.2f} |",
+        "",
+        f"Comments: {len(outcome.posted)} ({severity_counts(outcome.posted)})",
+    ]
+    if outcome.skipped:
+        lines += ["", "Files not reviewed:", ""] + [f"- `{s.path}`: {s.reason.value}" for s in outcome.skipped]
+    return "\n".join(lines) + "\n"
+
+
+def _target(event: str, payload: dict[str, Any]) -> tuple[int, bool, str | None] | str:
+    """Return (PR number, forced, commenter) for events we act on, or why we do nothing."""
+    action = payload.get("action")
+    if event in ("pull_request", "pull_request_target"):
+        if action not in PR_ACTIONS:
+            return f"{event} '{action}' needs no review"
+        return int(payload["pull_request"]["number"]), False, None
+    if event == "issue_comment":
+        issue = payload.get("issue") or {}
+        body = str((payload.get("comment") or {}).get("body") or "").strip()
+        if action != "created" or not issue.get("pull_request") or not body.startswith("/review"):
+            return "the comment is not a /review command on a pull request"
+        return int(issue["number"]), True, str(payload["comment"]["user"]["login"])
+    return f"the {event or 'unknown'} event is not one mistral-review handles"
+
+
+def run(env: Mapping[str, str], out: TextIO) -> int:
+    """Handle one Actions event; return the exit code."""
+    from bot.github_client import client_from_env
+    from bot.mistral_client import model_from_settings
+    from bot.pr_flow import review_pull
+    from bot.prompting import load_prompts
+    from bot.tokens import default_counter
+
+    event = env.get("GITHUB_EVENT_NAME", "")
+    try:
+        payload = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+    except (KeyError, OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the event payload (GITHUB_EVENT_PATH): {exc}") from None
+    target = _target(event, payload)
+    if isinstance(target, str):
+        out.write(command("notice", f"mistral-review: nothing to do: {target}."))
+        _append(env, "GITHUB_OUTPUT", outputs_text(None))
+        return 0
+    number, force, commenter = target
+    pr_data = payload.get("pull_request") or {}
+    head_repo = ((pr_data.get("head") or {}).get("repo") or {}).get("full_name")
+    repo = env.get("GITHUB_REPOSITORY") or payload["repository"]["full_name"]
+    if event == "pull_request" and head_repo and head_repo != repo:
+        out.write(command("notice", "mistral-review: this pull request comes from a fork, and under "
+                          "`on: pull_request` GitHub gives it no secrets and a read-only token, so nothing was "
+                          "posted. Use `on: pull_request_target` (with no checkout step) to review fork PRs."))
+        _append(env, "GITHUB_OUTPUT", outputs_text(None))
+        return 0
+    overrides = {name: read_input(env, name) or None for name in SETTING_INPUTS}
+    key = read_input(env, "mistral_api_key") or env.get("MISTRAL_API_KEY", "")
+    if not key:
+        raise UsageError("the mistral_api_key input is empty: add a MISTRAL_API_KEY secret and pass it "
+                         "as `mistral_api_key: ${{ secrets.MISTRAL_API_KEY }}`")
+    fail_on = read_input(env, "fail_on").lower()
+    if fail_on not in ("", "none") and fail_on not in {s.value for s in Severity}:
+        raise UsageError(f"fail_on must be none or one of critical, major, minor, nit, not {fail_on!r}")
+    settings = Settings.from_env(env).with_values({"api_key": key})
+    client = client_from_env(env, token=read_input(env, "github_token") or None)
+    pr = client.pull(repo, number)
+    if commenter is not None:
+        comment_id = int(payload["comment"]["id"])
+        if pr.permission(commenter) not in WRITE_PERMISSIONS:
+            out.write(command("notice", f"mistral-review: {commenter} has no write access; /review ignored."))
+            _append(env, "GITHUB_OUTPUT", outputs_text(None))
+            return 0
+        pr.react(comment_id, "eyes")
+    drafts = read_input(env, "review_drafts").lower() in ("true", "1", "yes")
+    request = Request(force=force, review_drafts=drafts, run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8],
+                      overrides=overrides)
+    outcome = review_pull(pr, identity=client.identity(), base_settings=settings, model_for=model_from_settings,
+                          counter=default_counter(), prompts=load_prompts(), request=request)
+    _append(env, "GITHUB_OUTPUT", outputs_text(outcome))
+    _append(env, "GITHUB_STEP_SUMMARY", job_summary(outcome))
+    out.write(command("notice", f"mistral-review: {outcome.status}: {len(outcome.posted)} comment(s), "
+                      f"${outcome.usage.cost_usd:.4f} this run"))
+    if outcome.failed_batches:
+        out.write(command("warning", f"mistral-review: {outcome.failed_batches} batch(es) failed at the model"))
+    if fail_on not in ("", "none") and any(c.severity.at_least(Severity(fail_on)) for c in outcome.posted):
+        out.write(command("error", f"mistral-review: a {fail_on} (or worse) comment was posted"))
+        return 1
+    return 3 if outcome.failed_batches else 0
+
+
+def main(env: Mapping[str, str], out: TextIO) -> int:
+    """Run the Action; errors become `::error::` lines and an exit code, never a traceback."""
+    try:
+        return run(env, out)
+    except (UsageError, ConfigError) as exc:
+        out.write(command("error", f"mistral-review: {exc}"))
+        return 2
+    except ReviewError as exc:
+        out.write(command("error", f"mistral-review: {exc}"))
+        return 3

@@ -1,0 +1,101 @@
+"""Reply handling: anchoring, re-anchoring by quote, validation, merging, the cap, mentions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.batching import Plan
+from bot.diff import Side, parse_diff
+from bot.prompting import Prompts
+from bot.reply import finalise, neutralise_mentions, parse_reply
+from bot.review import plan_review
+from bot.settings import Settings
+from bot.severity import Severity
+from bot.tokens import TekkenCounter
+from tests.conftest import diff_bytes
+
+PATH = "src/requests/utils.py"
+
+
+@pytest.fixture()
+def plan(counter: TekkenCounter, prompts: Prompts) -> Plan:
+    files = parse_diff(diff_bytes("tiny-one-line-fix.diff")) + parse_diff(diff_bytes("new-file.diff"))
+    return plan_review(files, Settings(), counter=counter, prompts=prompts)
+
+
+def _lines(plan: Plan, path: str):  # type: ignore[no-untyped-def]
+    return [ln for b in plan.batches for f, hs in b.parts if f.path == path for h in hs for ln in h.lines]
+
+
+def _reply(plan: Plan, *comments: dict) -> tuple[list, list]:  # type: ignore[type-arg]
+    return parse_reply(json.dumps({"comments": list(comments)}), plan.batches[0])
+
+
+def test_a_comment_on_an_added_line_is_kept(plan: Plan) -> None:
+    added = next(ln for ln in _lines(plan, PATH) if ln.kind.value == "+")
+    kept, dropped = _reply(plan, {"path": PATH, "line": added.line, "side": "RIGHT", "severity": "major",
+                                  "body": "Wrong.", "quote": added.text})
+    assert dropped == [] and [(c.path, c.line, c.side) for c in kept] == [(PATH, added.line, Side.RIGHT)]
+
+
+def test_a_line_number_off_by_two_is_reanchored_by_its_quote(plan: Plan) -> None:
+    added = next(ln for ln in _lines(plan, PATH) if ln.kind.value == "+")
+    kept, dropped = _reply(plan, {"path": PATH, "line": added.line - 2, "side": "RIGHT", "severity": "minor",
+                                  "body": "Typo.", "quote": "  " + added.text.strip() + " "})
+    assert dropped == [] and kept[0].line == added.line
+
+
+def test_a_quote_that_matches_nothing_drops_the_comment(plan: Plan) -> None:
+    added = next(ln for ln in _lines(plan, PATH) if ln.kind.value == "+")
+    kept, dropped = _reply(plan, {"path": PATH, "line": added.line, "side": "RIGHT", "severity": "minor",
+                                  "body": "x", "quote": "this text is nowhere"})
+    assert kept == [] and dropped[0].reason == "quote_not_found"
+
+
+@pytest.mark.parametrize(("entry", "reason"), [
+    ({"path": "nope.py", "line": 1, "side": "RIGHT", "severity": "major", "body": "x"}, "path_not_in_batch"),
+    ({"path": PATH, "line": 9999, "side": "RIGHT", "severity": "major", "body": "x"}, "line_not_in_diff"),
+    ({"path": PATH, "line": 1, "side": "RIGHT", "severity": "major", "body": "  "}, "empty_body"),
+    ({"path": PATH, "side": "RIGHT", "severity": "major", "body": "x"}, "malformed"),
+    ({"path": PATH, "line": 1, "side": "RIGHT", "severity": "awful", "body": "x"}, "malformed"),
+])
+def test_invalid_comments_are_dropped_with_a_reason(plan: Plan, entry: dict, reason: str) -> None:  # type: ignore[type-arg]
+    kept, dropped = _reply(plan, entry)
+    assert kept == [] and [d.reason for d in dropped] == [reason]
+
+
+def test_suggestions_on_left_lines_and_ranges_across_hunks_are_dropped(plan: Plan) -> None:
+    removed = next(ln for ln in _lines(plan, PATH) if ln.kind.value == "-")
+    kept, dropped = _reply(plan, {"path": PATH, "line": removed.line, "side": "LEFT", "severity": "major",
+                                  "body": "x", "suggestion": "y"})
+    assert kept == [] and dropped[0].reason == "suggestion_on_left"
+    new = "tests/typing/typing_route.py"
+    kept, dropped = _reply(plan, {"path": new, "start_line": 10, "line": 5, "side": "RIGHT",
+                                  "severity": "major", "body": "x"})
+    assert dropped[0].reason == "bad_range"
+
+
+def test_malformed_json_costs_only_that_batch(plan: Plan) -> None:
+    kept, dropped = parse_reply("{not json", plan.batches[0])
+    assert kept == [] and dropped[0].reason == "malformed_reply"
+
+
+def test_duplicates_merge_and_the_cap_keeps_the_most_severe(plan: Plan) -> None:
+    new = "tests/typing/typing_route.py"
+    entries = [{"path": new, "line": n, "side": "RIGHT", "severity": sev, "body": f"issue {n}"}
+               for n, sev in [(3, "nit"), (4, "critical"), (5, "minor"), (6, "major")]]
+    entries.append({"path": new, "line": 4, "side": "RIGHT", "severity": "minor", "body": "issue 4 again"})
+    kept, _ = _reply(plan, *entries)
+    final, dropped = finalise(kept, max_comments=2)
+    assert [(c.line, c.severity) for c in final] == [(4, Severity.CRITICAL), (6, Severity.MAJOR)]
+    assert "issue 4 again" in final[0].body
+    assert {d.reason for d in dropped} == {"over_max_comments"}
+    floor, below = finalise(kept, max_comments=15, min_severity=Severity.MAJOR)
+    assert {c.line for c in floor} == {4, 6} and len(below) == 2
+
+
+def test_mentions_cannot_ping_anyone() -> None:
+    text = neutralise_mentions("ask @octocat or @org/team, not `@code` or a@b.c")
+    assert "@octocat" not in text and "@org/team" not in text and "`@code`" in text and "a@b.c" in text
