@@ -23,7 +23,7 @@ def render_line(line: DiffLine) -> str:
         return f"+{line.new_no}|{line.text}\n"
     if line.kind is LineKind.REMOVED:
         return f"-{line.old_no}|{line.text}\n"
-    return f" |{line.text}\n"
+    return f" {line.text}\n"
 
 
 def hunk_header(hunk: Hunk) -> str:

@@ -1,0 +1,15 @@
+# mistral-review: the GitHub Action (`action`) and the webhook server (`serve`, the default).
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /opt/mistral-review
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY prompts ./prompts
+RUN pip install .
+
+# Docker actions must run as root (GitHub's rule: the workspace and GITHUB_OUTPUT belong to root),
+# so there is no USER here; the server drops privileges itself when it starts.
+ENTRYPOINT ["mistral-review"]
+CMD ["serve"]

@@ -1,0 +1,77 @@
+"""Benchmark the planner on real diffs: time, token overhead, batch count, coverage.
+
+Timings are ratios against a baseline measured in the same run (Tekken-encoding the
+raw diff once), because these machines are noisy. Run: python bench/plan_bench.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.diff import parse_diff  # noqa: E402
+from bot.prompting import load_prompts  # noqa: E402
+from bot.review import build_request, plan_review  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.tokens import default_counter  # noqa: E402
+
+DIFFS = ROOT / "tests" / "fixtures" / "diffs"
+CASES = [("medium-multi-file.diff", None), ("huge-commit-vendoring.diff", ())]  # () = vendored globs off
+RUNS = 5
+
+
+def _median_seconds(fn: object, runs: int = RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(name: str, ignore: tuple[str, ...] | None) -> dict[str, object]:
+    """Return the planner's figures on one diff."""
+    counter, prompts = default_counter(), load_prompts()
+    settings = Settings() if ignore is None else Settings().with_values({"ignore": list(ignore)})
+    raw = (DIFFS / name).read_bytes()
+    text = raw.decode("utf-8", errors="replace")
+    files = parse_diff(raw)
+    plan = plan_review(files, settings, counter=counter, prompts=prompts)
+    sent = {p for b in plan.batches for p in b.paths}
+    # Tekken tokens of the raw changed hunks (as git printed them) of the files that were sent
+    raw_hunks = sum(counter.text("".join(_hunk_lines(f))) for f in files if f.path in sent)
+    overhead = build_request(prompts, counter, settings).overhead
+    room = settings.limits.input_tokens - overhead
+    diff_tokens = plan.input_tokens - overhead * len(plan.batches)
+    plan_s = _median_seconds(lambda: plan_review(parse_diff(raw), settings, counter=counter, prompts=prompts))
+    base_s = _median_seconds(lambda: counter.text(text))
+    return {
+        "diff": name, "changed_lines": plan.changed_lines, "batches": len(plan.batches),
+        "plan_seconds": round(plan_s, 3), "baseline_tokenize_seconds": round(base_s, 3),
+        "plan_time_ratio": round(plan_s / base_s, 2),
+        "input_tokens": plan.input_tokens, "raw_hunk_tokens": raw_hunks,
+        "diff_token_ratio": round(diff_tokens / raw_hunks, 3), "fixed_prompt_tokens_per_batch": overhead,
+        "batch_ratio": round(len(plan.batches) / max(1, math.ceil(diff_tokens / room)), 3),
+        "coverage": round(plan.covered_lines / max(1, plan.changed_lines), 3),
+    }
+
+
+def _hunk_lines(file):  # type: ignore[no-untyped-def]
+    for h in file.hunks:
+        section = f" {h.section}" if h.section else ""
+        yield f"@@ -{h.old_start},{h.old_len} +{h.new_start},{h.new_len} @@{section}\n"
+        for ln in h.lines:
+            yield f"{ln.kind.value}{ln.text}\n"
+
+
+if __name__ == "__main__":
+    default_counter()  # load the tokenizer outside the timings
+    rows = [measure(name, ignore) for name, ignore in CASES]
+    print(json.dumps(rows, indent=2))
