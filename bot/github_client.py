@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import requests
-from github import Auth, Github, GithubException
+from github import Auth, Github, GithubException, GithubIntegration
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
@@ -76,11 +77,12 @@ def _wait_seconds(exc: BaseException | None, attempt: int, cap: float, now: floa
 class GitHubClient:
     """One authenticated connection to GitHub (or GitHub Enterprise, or a test double)."""
 
-    def __init__(self, *, token: str, base_url: str = "https://api.github.com", identity: str | None = None,
+    def __init__(self, *, token: str | None = None, auth: Auth.Auth | None = None,
+                 base_url: str = "https://api.github.com", identity: str | None = None,
                  attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self._gh = Github(auth=Auth.Token(token), base_url=base_url.rstrip("/"), retry=None, lazy=True,
-                          per_page=100, timeout=30)
+        self._gh = Github(auth=auth or Auth.Token(token or ""), base_url=base_url.rstrip("/"), retry=None,
+                          lazy=True, per_page=100, timeout=30)
         self._identity = identity
         self._attempts, self._max_wait, self._total, self._sleep = attempts, max_wait_s, total_s, sleep
 
@@ -216,9 +218,9 @@ class PullRequestHandle:
             nonlocal attempts
             attempts += 1
             if attempts > 1 and run_id and not pending:
-                for review in self._pr.get_reviews():
-                    if run_id_in(review.body or "") == run_id:
-                        return PostedReview(review.id, review.html_url)
+                landed = self._find(run_id)
+                if landed is not None:
+                    return landed
             kwargs: dict[str, Any] = {"commit": commit, "body": body, "comments": comments}
             if not pending:
                 kwargs["event"] = "COMMENT"
@@ -231,6 +233,16 @@ class PullRequestHandle:
             if exc.bad_anchor:
                 raise AnchorRejected(str(exc)) from None
             raise
+
+    def _find(self, run_id: str) -> PostedReview | None:
+        for review in self._pr.get_reviews():
+            if run_id_in(review.body or "") == run_id:
+                return PostedReview(review.id, review.html_url)
+        return None
+
+    def find_review(self, run_id: str) -> PostedReview | None:
+        """Return the review a run posted, if it landed."""
+        return self._client.call("list reviews", lambda: self._find(run_id))
 
     def delete_pending_review(self, review_id: int) -> None:
         """Delete a pending review made to test anchors."""
@@ -266,3 +278,38 @@ def client_from_env(env: Mapping[str, str], *, token: str | None = None) -> GitH
         raise UsageError("GITHUB_TOKEN is not set")
     return GitHubClient(token=token, base_url=env.get("GITHUB_API_URL") or "https://api.github.com",
                         identity=env.get("MISTRAL_REVIEW_BOT_LOGIN") or None)
+
+
+class AppClients:
+    """Clients for a GitHub App's installations: JWT, then installation tokens that PyGithub
+    caches and renews shortly before they expire; one client per installation."""
+
+    def __init__(self, *, app_id: int, private_key: str, base_url: str = "https://api.github.com") -> None:
+        self._auth = Auth.AppAuth(app_id, private_key)
+        self._base_url = base_url.rstrip("/")
+        self._clients: dict[int, GitHubClient] = {}
+        self._identity: str | None = None
+        self._lock = threading.Lock()
+
+    def identity(self) -> str:
+        """Return the App's bot login (`<slug>[bot]`)."""
+        if self._identity is None:
+            integration = GithubIntegration(auth=self._auth, base_url=self._base_url)
+            slug = GitHubClient(token="unused", base_url=self._base_url).call(
+                "read the App", lambda: integration.get_app().slug)
+            self._identity = f"{slug}[bot]"
+        return self._identity
+
+    def for_installation(self, installation_id: int) -> GitHubClient:
+        """Return the (cached) client acting as one installation."""
+        with self._lock:
+            if installation_id not in self._clients:
+                self._clients[installation_id] = GitHubClient(
+                    auth=self._auth.get_installation_auth(installation_id), base_url=self._base_url,
+                    identity=self.identity())
+            return self._clients[installation_id]
+
+    def forget(self, installation_id: int) -> None:
+        """Drop an installation's client (the App was uninstalled there)."""
+        with self._lock:
+            self._clients.pop(installation_id, None)
