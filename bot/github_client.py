@@ -40,7 +40,8 @@ class GitHubError(ReviewError):
     @property
     def bad_anchor(self) -> bool:
         """Return whether a review was refused because a comment's line or path is not in the diff."""
-        return self.status == 422 and any("could not be resolved" in e for e in self.errors)
+        hints = ("could not be resolved", "must be part of the diff", "pull_request_review_thread")
+        return self.status == 422 and any(h in e.lower() for e in self.errors for h in hints)
 
 
 def _messages(exc: GithubException) -> list[str]:
@@ -79,10 +80,12 @@ class GitHubClient:
 
     def __init__(self, *, token: str | None = None, auth: Auth.Auth | None = None,
                  base_url: str = "https://api.github.com", identity: str | None = None,
-                 attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0,
+                 attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0, write_interval_s: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        # GitHub asks integrations to space out writes (secondary rate limits); reads need no pause.
         self._gh = Github(auth=auth or Auth.Token(token or ""), base_url=base_url.rstrip("/"), retry=None,
-                          lazy=True, per_page=100, timeout=30)
+                          lazy=True, per_page=100, timeout=30, seconds_between_requests=0,
+                          seconds_between_writes=write_interval_s)
         self._identity = identity
         self._attempts, self._max_wait, self._total, self._sleep = attempts, max_wait_s, total_s, sleep
 
@@ -261,7 +264,7 @@ class PullRequestHandle:
         return self._client.call("update the summary comment", edit)
 
     def permission(self, login: str) -> str:
-        """Return a user's permission on the repository (admin, maintain, write, triage, read, none)."""
+        """Return a user's permission on the repository (admin, write, read or none)."""
         return self._client.call("read a collaborator's permission",
                                  lambda: self._repo.get_collaborator_permission(login))
 
@@ -277,7 +280,8 @@ def client_from_env(env: Mapping[str, str], *, token: str | None = None) -> GitH
     if not token:
         raise UsageError("GITHUB_TOKEN is not set")
     return GitHubClient(token=token, base_url=env.get("GITHUB_API_URL") or "https://api.github.com",
-                        identity=env.get("MISTRAL_REVIEW_BOT_LOGIN") or None)
+                        identity=env.get("MISTRAL_REVIEW_BOT_LOGIN") or None,
+                        write_interval_s=float(env.get("MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 1.0))
 
 
 class AppClients:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 from mistralai.client import Mistral
-from mistralai.client.errors import MistralError
+from mistralai.client.errors import MistralError, ResponseValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from bot.errors import ModelError, UsageError
@@ -79,6 +79,20 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _lenient(exc: ResponseValidationError) -> Completion:
+    """Read a 200 answer the SDK's model rejected; raise the SDK's error when it has no reply text."""
+    try:
+        data = exc.raw_response.json()
+        message = data["choices"][0]["message"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise exc from None
+    usage = data.get("usage") or {}
+    content = message.get("content")
+    text = content if isinstance(content, str) else "".join(
+        c.get("text", "") for c in content or [] if isinstance(c, dict) and c.get("type") == "text")
+    return Completion(text, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+
 def _text(content: Any) -> str:
     """Return the text of a message's content (a list of chunks when the model reasons)."""
     if isinstance(content, str):
@@ -121,12 +135,19 @@ class MistralModel:
             reraise=True,
         )
         try:
-            response = retrying(self._call, system, user, max_tokens, schema)
+            return retrying(self._call, system, user, max_tokens, schema)
         except (MistralError, httpx2.HTTPError) as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
             status = exc.status_code if isinstance(exc, MistralError) else None
             raise ModelError(f"model call failed after {attempts} attempt(s): {_describe(exc)}",
                              status=status, attempts=attempts) from None
+
+    def _call(self, system: str, user: str, max_tokens: int, schema: dict[str, Any]) -> Completion:
+        try:
+            response = self._request(system, user, max_tokens, schema)
+        except ResponseValidationError as exc:
+            # Self-hosted servers (vLLM, Ollama) may leave out fields the SDK requires, usage first of all.
+            return _lenient(exc)
         usage = response.usage
         choice = response.choices[0] if response.choices else None
         return Completion(
@@ -135,7 +156,7 @@ class MistralModel:
             getattr(usage, "completion_tokens", None) if usage else None,
         )
 
-    def _call(self, system: str, user: str, max_tokens: int, schema: dict[str, Any]) -> Any:
+    def _request(self, system: str, user: str, max_tokens: int, schema: dict[str, Any]) -> Any:
         return self._client.chat.complete(
             model=self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],

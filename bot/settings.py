@@ -87,6 +87,11 @@ ENV_NAMES = {
     "MISTRAL_REVIEW_CONCURRENCY": "concurrency",
     "MISTRAL_REVIEW_REQUEST_TOKENS": "request_tokens",
     "MISTRAL_REVIEW_REASONING_EFFORT": "reasoning_effort",
+    "MISTRAL_REVIEW_OUTPUT_TOKENS": "output_tokens",
+    "MISTRAL_REVIEW_TIMEOUT_S": "timeout_s",
+    "MISTRAL_REVIEW_RETRY_ATTEMPTS": "retry_attempts",
+    "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "retry_max_wait_s",
+    "MISTRAL_REVIEW_RETRY_TOTAL_S": "retry_total_s",
 }
 
 # Keys a repo's `.github/mistral-review.toml` may set. Endpoint and key are the operator's, not the repo's.
@@ -136,8 +141,14 @@ def _convert(key: str, value: Any) -> Any:
         return _number(key, value, int, 1, 32)
     if key == "request_tokens":
         return _number(key, value, int, 6_000, MODEL_CONTEXT)
-    if key in ("temperature",):
+    if key == "output_tokens":
+        return _number(key, value, int, 256, 64_000)
+    if key == "temperature":
         return _number(key, value, float, 0, 1.5)
+    if key in ("timeout_s", "retry_max_wait_s", "retry_total_s"):
+        return _number(key, value, float, 0, 3600)
+    if key == "retry_attempts":
+        return _number(key, value, int, 1, 20)
     if key == "min_severity":
         try:
             return Severity(str(value).strip().lower())
@@ -154,8 +165,6 @@ def _convert(key: str, value: Any) -> Any:
     if key in ("model", "api_key", "server_url", "instructions"):
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string")
-        return value
-    if key in {f.name for f in dataclasses.fields(Settings)}:
         return value
     raise ConfigError(f"unknown setting {key!r}")
 

@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github, GithubException, GithubIntegration, RateLimitExceededException, UnknownObjectException
+from jsonschema import Draft4Validator
 
-from tests.doubles.github import GitHubDouble, parse_hunks, resolve_anchor
+from tests.doubles.github import GitHubDouble, openapi, parse_hunks, resolve_anchor
 
 REPO = "acme/widgets"
 BASE, HEAD, HEAD2 = "b" * 40, "c" * 40, "d" * 40
@@ -296,6 +297,59 @@ def test_secondary_rate_limit(double: GitHubDouble) -> None:
     started = time.monotonic()
     assert Github(auth=Auth.Token("t"), base_url=double.url, **NO_THROTTLE).get_repo(REPO).get_pull(7).number == 7
     assert time.monotonic() - started >= 1  # the default retry slept Retry-After, then asked again
+
+
+# ---------------------------------------------------------------- response shapes
+
+def _nullable(schema: Any) -> Any:
+    """OpenAPI 3.0 `nullable: true` as JSON Schema (null also passes an enum)."""
+    if isinstance(schema, list):
+        return [_nullable(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _nullable(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable"):
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def test_responses_match_the_openapi_schemas_and_point_at_the_double(double: GitHubDouble) -> None:
+    double.set_content(REPO, "main", "README.md", "hello")
+    double.set_compare(REPO, HEAD, HEAD2, status="behind", files=[])
+    double.add_review_comment(REPO, 7, path="src/io.py", line=12, body="why?", user_login="bob")
+    comment_id = double.add_issue_comment(REPO, 7, body="hi", user_login="alice")["id"]
+    blob = next(iter(double._repos[REPO].blobs))
+    r = "/repos/{owner}/{repo}"
+    cases = {f"/repos/{REPO}": r, f"/repos/{REPO}/pulls/7": r + "/pulls/{pull_number}",
+             f"/repos/{REPO}/pulls/7/files": r + "/pulls/{pull_number}/files",
+             f"/repos/{REPO}/pulls/7/reviews": r + "/pulls/{pull_number}/reviews",
+             f"/repos/{REPO}/pulls/7/comments": r + "/pulls/{pull_number}/comments",
+             f"/repos/{REPO}/issues/7": r + "/issues/{issue_number}",
+             f"/repos/{REPO}/issues/7/comments": r + "/issues/{issue_number}/comments",
+             f"/repos/{REPO}/issues/comments/{comment_id}": r + "/issues/comments/{comment_id}",
+             f"/repos/{REPO}/compare/{HEAD}...{HEAD2}": r + "/compare/{basehead}",
+             f"/repos/{REPO}/contents/README.md": r + "/contents/{path}",
+             f"/repos/{REPO}/git/blobs/{blob}": r + "/git/blobs/{file_sha}",
+             f"/repos/{REPO}/commits/{HEAD}": r + "/commits/{ref}",
+             f"/repos/{REPO}/collaborators/alice/permission": r + "/collaborators/{username}/permission",
+             "/rate_limit": "/rate_limit"}
+    strays: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict | list):
+            for item in value.values() if isinstance(value, dict) else value:
+                walk(item)
+        elif isinstance(value, str) and value.startswith("http") and not value.startswith(double.url) and not any(
+                host in value for host in ("githubusercontent.com", "gravatar.com", "docs.github.com")):
+            strays.append(value)
+
+    for path, spec in cases.items():
+        status, body = raw(double, "GET", path)
+        schema = openapi()["paths"][spec]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        errors = [f"{path}: {e.json_path}: {e.message}" for e in Draft4Validator(_nullable(schema)).iter_errors(body)]
+        assert status == 200 and errors == []
+        walk(body)
+    assert strays == []
 
 
 # ---------------------------------------------------------------- identity, permissions, app auth, misc

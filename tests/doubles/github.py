@@ -226,6 +226,9 @@ class _Pull:
     created_at: str
     files: list[Json] = field(default_factory=list)
     pushes: dict[str, list[Json]] = field(default_factory=dict)  # head sha -> files at that push
+    reviews: list[Json] = field(default_factory=list)
+    review_comments: list[Json] = field(default_factory=list)
+    issue_comments: list[Json] = field(default_factory=list)
 
 
 @dataclass
@@ -240,9 +243,6 @@ class _Repo:
     compares: dict[tuple[str, str], Json] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)
     pulls: dict[int, _Pull] = field(default_factory=dict)
-    reviews: dict[int, list[Json]] = field(default_factory=dict)
-    review_comments: dict[int, list[Json]] = field(default_factory=dict)
-    issue_comments: dict[int, list[Json]] = field(default_factory=dict)
 
 
 class _Fail(Exception):
@@ -384,7 +384,8 @@ class GitHubDouble:
             repo = self._repo(full_name)
             pull = repo.pulls[number]
             for name, value in fields.items():
-                if name in ("number", "pushes", "files", "head_sha") or not hasattr(pull, name):
+                if name in ("number", "pushes", "files", "head_sha", "reviews", "review_comments", "issue_comments") \
+                        or not hasattr(pull, name):
                     raise TypeError(f"update_pull: unknown field {name!r}")
                 setattr(pull, name, list(value) if name == "labels" else value)
             self._push(repo, pull, head_sha or pull.head_sha, pull.files if files is None else files)
@@ -418,7 +419,7 @@ class GitHubDouble:
                                                 (user_login, user_type))
             if in_reply_to is not None:
                 comment["in_reply_to_id"] = in_reply_to
-            repo.review_comments.setdefault(number, []).append(comment)
+            pull.review_comments.append(comment)
             return copy.deepcopy(comment)
 
     def add_issue_comment(self, full_name: str, number: int, *, body: str, user_login: str,
@@ -427,26 +428,26 @@ class GitHubDouble:
         with self._lock:
             repo = self._repo(full_name)
             comment = self._issue_comment_json(repo, number, body, (user_login, user_type))
-            repo.issue_comments.setdefault(number, []).append(comment)
+            repo.pulls[number].issue_comments.append(comment)
             return copy.deepcopy(comment)
 
     # ------------------------------------------------------------ inspection and faults
 
     def reviews(self, full_name: str, number: int) -> list[Json]:
         """Reviews stored on a PR (PENDING ones included), as GitHub returns them."""
-        return copy.deepcopy(self._repo(full_name).reviews.get(number, []))
+        return copy.deepcopy(self._repo(full_name).pulls[number].reviews)
 
     def review_comments(self, full_name: str, number: int) -> list[Json]:
         """Review comments stored on a PR, those of pending reviews included."""
-        return copy.deepcopy(self._repo(full_name).review_comments.get(number, []))
+        return copy.deepcopy(self._repo(full_name).pulls[number].review_comments)
 
     def issue_comments(self, full_name: str, number: int) -> list[Json]:
         """Conversation comments stored on a PR."""
-        return copy.deepcopy(self._repo(full_name).issue_comments.get(number, []))
+        return copy.deepcopy(self._repo(full_name).pulls[number].issue_comments)
 
     def fail_next(self, method: str, path_regex: str, *, status: int, body: Json | str | None = None,
                   headers: dict[str, str] | None = None, times: int = 1, apply_first: bool = False) -> None:
-        """Answer the next `times` requests whose path matches with this (apply_first: process them first)."""
+        """Answer the next `times` matching requests (method or "*") with this; apply_first processes them first."""
         if body is None:
             body = {"message": f"HTTP {status}", "documentation_url": DOCS}
         with self._lock:
@@ -496,7 +497,7 @@ class GitHubDouble:
                         node_id=_node("Repository", repo.full_name), name=name, full_name=repo.full_name, fork=fork,
                         owner=self._user(owner), private=repo.private, default_branch=repo.default_branch,
                         visibility="private" if repo.private else "public", url=f"{self.url}/repos/{repo.full_name}",
-                        html_url=f"{self.url}/{repo.full_name}")
+                        html_url=f"{self.url}/{repo.full_name}", has_discussions=False, disabled=False)
         out.pop("organization", None)
         return out
 
@@ -529,8 +530,9 @@ class GitHubDouble:
             updated_at=_now(), head=side(pull.head_ref, pull.head_sha, pull.head_repo),
             base=side(pull.base_ref, pull.base_sha, repo.full_name), requested_reviewers=[], requested_teams=[],
             assignees=[], author_association="CONTRIBUTOR", auto_merge=None, merged=pull.state == "merged",
-            mergeable_state="clean", commits=len(pull.pushes), comments=len(repo.issue_comments.get(n, [])),
-            review_comments=len(self._visible_comments(repo, n)), additions=sum(f["additions"] for f in files),
+            locked=False, maintainer_can_modify=False,
+            mergeable_state="clean", commits=len(pull.pushes), comments=len(pull.issue_comments),
+            review_comments=len(_visible_comments(pull)), additions=sum(f["additions"] for f in files),
             deletions=sum(f["deletions"] for f in files), changed_files=len(files))
         return out
 
@@ -543,20 +545,21 @@ class GitHubDouble:
         issue_id = _stable_id(f"{repo.full_name}/issues/{n}")
         return self._obj(
             "issue", id=issue_id, node_id=_node("Issue", issue_id), number=n, url=f"{api}/issues/{n}",
-            repository_url=api, labels_url=f"{api}/issues/{n}/labels{{/name}}", comments_url=f"{api}/issues/{n}/comments",
-            events_url=f"{api}/issues/{n}/events", html_url=f"{web}/pull/{n}", state=pull.state, title=pull.title,
-            body=pull.body, user=self._user(*pull.user), labels=[self._label(repo, name) for name in pull.labels],
+            repository_url=api, labels_url=f"{api}/issues/{n}/labels{{/name}}", html_url=f"{web}/pull/{n}",
+            comments_url=f"{api}/issues/{n}/comments", events_url=f"{api}/issues/{n}/events", state=pull.state,
+            title=pull.title, body=pull.body, user=self._user(*pull.user),
+            labels=[self._label(repo, name) for name in pull.labels],
             assignee=None, assignees=[], milestone=None, locked=False, active_lock_reason=None, closed_by=None,
-            state_reason=None, pinned_comment=None, comments=len(repo.issue_comments.get(n, [])), draft=pull.draft,
+            state_reason=None, pinned_comment=None, comments=len(pull.issue_comments), draft=pull.draft,
             created_at=pull.created_at, updated_at=_now(), author_association="CONTRIBUTOR",
             pull_request={"url": f"{api}/pulls/{n}", "html_url": f"{web}/pull/{n}", "merged_at": None,
                           "diff_url": f"{web}/pull/{n}.diff", "patch_url": f"{web}/pull/{n}.patch"})
 
     def _issue_comment_json(self, repo: _Repo, number: int, body: str, user: tuple[str, str]) -> Json:
-        cid, api = next(self._ids), f"{self.url}/repos/{repo.full_name}"
+        cid, api, web = next(self._ids), f"{self.url}/repos/{repo.full_name}", f"{self.url}/{repo.full_name}"
         return self._obj(
             "issue_comment", id=cid, node_id=_node("IssueComment", cid), body=body, url=f"{api}/issues/comments/{cid}",
-            issue_url=f"{api}/issues/{number}", html_url=f"{self.url}/{repo.full_name}/pull/{number}#issuecomment-{cid}",
+            issue_url=f"{api}/issues/{number}", html_url=f"{web}/pull/{number}#issuecomment-{cid}",
             user=self._user(*user), created_at=_now(), updated_at=_now(),
             author_association="NONE" if user[1] == "Bot" else "MEMBER")
 
@@ -608,13 +611,10 @@ class GitHubDouble:
                                                         f"commits/{parent}", "html_url": f"{self.url}/"
                                                         f"{repo.full_name}/commit/{parent}"}])
 
-    def _visible_comments(self, repo: _Repo, number: int) -> list[Json]:
-        pending = {r["id"] for r in repo.reviews.get(number, []) if r["state"] == "PENDING"}
-        return [c for c in repo.review_comments.get(number, []) if c["pull_request_review_id"] not in pending]
-
     # ------------------------------------------------------------ HTTP plumbing
 
-    def _handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes, dict[str, str]]:
+    def _handle(self, method: str, target: str, headers: dict[str, str], raw: bytes
+                ) -> tuple[int, bytes, dict[str, str]]:
         """Serve one request: record it, inject faults, route, and add GitHub's headers."""
         with self._lock:
             split = urlsplit(target)
@@ -634,7 +634,7 @@ class GitHubDouble:
             if fault is not None:
                 status, payload, extra = fault.response
             self._rate_used += path != "/rate_limit"
-            data = payload.encode() if isinstance(payload, str) else b"" if payload is None else json.dumps(payload).encode()
+            data = (payload if isinstance(payload, str) else "" if payload is None else json.dumps(payload)).encode()
             kind = "text/plain" if isinstance(payload, str) else "application/json"
             return status, data, {"Content-Type": f"{kind}; charset=utf-8", "X-GitHub-Media-Type": "github.v3; "
                                   "format=json", "X-GitHub-Api-Version-Selected": "2022-11-28",
@@ -724,7 +724,8 @@ class GitHubDouble:
                      "permissions": {"contents": "read", "issues": "write", "pull_requests": "write"},
                      "events": ["pull_request", "issue_comment"], "installations_count": 1}, {}
 
-    @_route("POST", r"/app/installations/(?P<iid>\d+)/access_tokens", "/app/installations/{installation_id}/access_tokens")
+    @_route("POST", r"/app/installations/(?P<iid>\d+)/access_tokens",
+            "/app/installations/{installation_id}/access_tokens")
     def _create_token(self, iid: str, body: Json, **_: Any) -> Response:
         if int(iid) != self.installation_id:
             raise _Fail(404, "Not Found")
@@ -748,7 +749,8 @@ class GitHubDouble:
             app_slug=self.bot_login.removesuffix("[bot]"), repository_selection="all",
             access_tokens_url=f"{self.url}/app/installations/{iid}/access_tokens",
             repositories_url=f"{self.url}/installation/repositories",
-            html_url=f"{self.url}/organizations/{owner}/settings/installations/{iid}"), {}
+            html_url=f"{self.url}/organizations/{owner}/settings/installations/{iid}", suspended_at=None,
+            suspended_by=None), {}
 
     @_route("GET", r"{repo}/pulls/(?P<n>\d+)")
     def _get_pull(self, repo: _Repo, pull: _Pull, **_: Any) -> Response:
@@ -761,22 +763,17 @@ class GitHubDouble:
 
     @_route("GET", r"{repo}/pulls/(?P<n>\d+)/reviews")
     def _list_reviews(self, repo: _Repo, pull: _Pull, query: dict[str, list[str]], **_: Any) -> Response:
-        return self._paginate(f"/repos/{repo.full_name}/pulls/{pull.number}/reviews", query,
-                              repo.reviews.get(pull.number, []))
+        return self._paginate(f"/repos/{repo.full_name}/pulls/{pull.number}/reviews", query, pull.reviews)
 
     @_route("POST", r"{repo}/pulls/(?P<n>\d+)/reviews", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews")
     def _create_review(self, repo: _Repo, pull: _Pull, body: Json, **_: Any) -> Response:
         """GitHub's rules: one comment it cannot place rejects the whole review, and it does not say which."""
-        commit_id, event, comments = body.get("commit_id") or pull.head_sha, body.get("event"), body.get("comments") or []
+        commit_id, event = body.get("commit_id") or pull.head_sha, body.get("event")
+        comments: list[Json] = body.get("comments") or []
         if commit_id not in pull.pushes:
             raise _unprocessable(f"No commit found for SHA: {commit_id}")
-        if event is None and any(r["state"] == "PENDING" for r in repo.reviews.get(pull.number, [])):
+        if event is None and any(r["state"] == "PENDING" for r in pull.reviews):
             raise _unprocessable("User can only have one pending review per pull request")
-        if event in ("APPROVE", "REQUEST_CHANGES") and pull.user[0] == self.bot_login:
-            raise _unprocessable(f"Can not {'approve' if event == 'APPROVE' else 'request changes on'} your own "
-                                 "pull request")
-        if event in ("REQUEST_CHANGES", "COMMENT") and not body.get("body") and not comments:
-            raise _unprocessable(f"Body is required when the event is {event}")  # wording not verified
         files = {f["filename"]: f for f in pull.pushes[commit_id]}
         for comment in comments:
             if comment["path"] not in files:
@@ -785,34 +782,32 @@ class GitHubDouble:
                 raise _unprocessable("Line could not be resolved")
         review = self._review_json(repo, pull.number, body.get("body", ""), EVENT_TO_STATE.get(event, "PENDING"),
                                    commit_id)
-        repo.reviews.setdefault(pull.number, []).append(review)
-        repo.review_comments.setdefault(pull.number, []).extend(
-            self._review_comment_json(repo, pull, c, review["id"], commit_id, (self.bot_login, "Bot")) for c in comments)
+        pull.reviews.append(review)
+        bot = (self.bot_login, "Bot")
+        pull.review_comments.extend(self._review_comment_json(repo, pull, c, review["id"], commit_id, bot)
+                                    for c in comments)
         return 200, review, {}
 
-    def _find_review(self, repo: _Repo, pull: _Pull, rid: str) -> Json:
-        found = next((r for r in repo.reviews.get(pull.number, []) if r["id"] == int(rid)), None)
-        return found or _raise(_Fail(404, "Not Found"))
+    def _find_review(self, pull: _Pull, rid: str) -> Json:
+        return next((r for r in pull.reviews if r["id"] == int(rid)), None) or _raise(_Fail(404, "Not Found"))
 
     @_route("GET", r"{repo}/pulls/(?P<n>\d+)/reviews/(?P<rid>\d+)")
     def _get_review(self, repo: _Repo, pull: _Pull, rid: str, **_: Any) -> Response:
-        return 200, self._find_review(repo, pull, rid), {}
+        return 200, self._find_review(pull, rid), {}
 
     @_route("DELETE", r"{repo}/pulls/(?P<n>\d+)/reviews/(?P<rid>\d+)")
     def _delete_review(self, repo: _Repo, pull: _Pull, rid: str, **_: Any) -> Response:
-        review = self._find_review(repo, pull, rid)
+        review = self._find_review(pull, rid)
         if review["state"] != "PENDING":
             raise _unprocessable("Can not delete a non pending pull request review",
                                  f"{DOCS}/pulls/reviews#delete-a-pending-review-for-a-pull-request")
-        repo.reviews[pull.number].remove(review)
-        repo.review_comments[pull.number] = [c for c in repo.review_comments.get(pull.number, [])
-                                             if c["pull_request_review_id"] != review["id"]]
+        pull.reviews.remove(review)
+        pull.review_comments[:] = [c for c in pull.review_comments if c["pull_request_review_id"] != review["id"]]
         return 200, review, {}
 
     @_route("GET", r"{repo}/pulls/(?P<n>\d+)/comments")
     def _list_review_comments(self, repo: _Repo, pull: _Pull, query: dict[str, list[str]], **_: Any) -> Response:
-        return self._paginate(f"/repos/{repo.full_name}/pulls/{pull.number}/comments", query,
-                              self._visible_comments(repo, pull.number))
+        return self._paginate(f"/repos/{repo.full_name}/pulls/{pull.number}/comments", query, _visible_comments(pull))
 
     @_route("GET", r"{repo}/issues/(?P<n>\d+)")
     def _get_issue(self, repo: _Repo, pull: _Pull, **_: Any) -> Response:
@@ -820,17 +815,16 @@ class GitHubDouble:
 
     @_route("GET", r"{repo}/issues/(?P<n>\d+)/comments")
     def _list_issue_comments(self, repo: _Repo, pull: _Pull, query: dict[str, list[str]], **_: Any) -> Response:
-        return self._paginate(f"/repos/{repo.full_name}/issues/{pull.number}/comments", query,
-                              repo.issue_comments.get(pull.number, []))
+        return self._paginate(f"/repos/{repo.full_name}/issues/{pull.number}/comments", query, pull.issue_comments)
 
     @_route("POST", r"{repo}/issues/(?P<n>\d+)/comments", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
     def _create_issue_comment(self, repo: _Repo, pull: _Pull, body: Json, **_: Any) -> Response:
         comment = self._issue_comment_json(repo, pull.number, body["body"], (self.bot_login, "Bot"))
-        repo.issue_comments.setdefault(pull.number, []).append(comment)
+        pull.issue_comments.append(comment)
         return 201, comment, {"Location": comment["url"]}
 
     def _find_issue_comment(self, repo: _Repo, cid: str) -> Json:
-        found = next((c for cs in repo.issue_comments.values() for c in cs if c["id"] == int(cid)), None)
+        found = next((c for p in repo.pulls.values() for c in p.issue_comments if c["id"] == int(cid)), None)
         return found or _raise(_Fail(404, "Not Found"))
 
     @_route("GET", r"{repo}/issues/comments/(?P<cid>\d+)")
@@ -841,7 +835,8 @@ class GitHubDouble:
     def _update_issue_comment(self, repo: _Repo, cid: str, body: Json, **_: Any) -> Response:
         comment = self._find_issue_comment(repo, cid)
         if comment["user"]["login"] != self.bot_login:  # the bot may not edit people's comments (wording approximate)
-            raise _Fail(403, "Resource not accessible by integration", f"{DOCS}/issues/comments#update-an-issue-comment")
+            raise _Fail(403, "Resource not accessible by integration",
+                        f"{DOCS}/issues/comments#update-an-issue-comment")
         comment.update(body=body["body"], updated_at=_now())
         return 200, comment, {}
 
@@ -869,7 +864,8 @@ class GitHubDouble:
                 raise _Fail(404, "Not Found", f"{DOCS}/commits/commits#compare-two-commits")
             self.set_compare(repo.full_name, base, head, status="ahead", files=pull.files, commits=list(pull.pushes),
                              ahead_by=len(pull.pushes))
-        spec, api, web = repo.compares[(base, head)], f"{self.url}/repos/{repo.full_name}", f"{self.url}/{repo.full_name}"
+        spec = repo.compares[(base, head)]
+        api, web = f"{self.url}/repos/{repo.full_name}", f"{self.url}/{repo.full_name}"
         status, commits, links = self._paginate(f"/repos/{repo.full_name}/compare/{basehead}", query, spec["commits"],
                                                 lambda sha: self._commit_json(repo, sha), 250, 1000)
         return status, self._obj(
@@ -918,11 +914,17 @@ class GitHubDouble:
         owner = repo.full_name.split("/")[0]
         role = repo.permissions.get(login) or ("admin" if login == owner else "none" if repo.private else "read")
         return 200, self._obj("permission", permission=ROLE_TO_PERMISSION[role], role_name=role,
-                              user=self._user(login)), {}
+                              user={**self._user(login), "role_name": role}), {}
 
 
 def _raise(exc: Exception) -> Any:
     raise exc
+
+
+def _visible_comments(pull: _Pull) -> list[Json]:
+    """Review comments others can see: not those of pending reviews."""
+    pending = {r["id"] for r in pull.reviews if r["state"] == "PENDING"}
+    return [c for c in pull.review_comments if c["pull_request_review_id"] not in pending]
 
 
 def _normalize_file(f: Json) -> Json:
