@@ -281,7 +281,8 @@ def client_from_env(env: Mapping[str, str], *, token: str | None = None) -> GitH
         raise UsageError("GITHUB_TOKEN is not set")
     return GitHubClient(token=token, base_url=env.get("GITHUB_API_URL") or "https://api.github.com",
                         identity=env.get("MISTRAL_REVIEW_BOT_LOGIN") or None,
-                        write_interval_s=float(env.get("MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 1.0))
+                        write_interval_s=float(env.get("MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 1.0),
+                        max_wait_s=float(env.get("MISTRAL_REVIEW_GITHUB_MAX_WAIT_S") or 60.0))
 
 
 class AppClients:

@@ -33,14 +33,14 @@ def comment(path: str, line: int, text: str, *, severity: str = "major", body: s
             "body": body, **extra}
 
 
-def first_added(severity: str = "major", **extra: Any) -> Callable[[dict[str, Any], int], Reply]:
+def first_added(severity: str = "major", body: str | None = None, **extra: Any) -> Callable[[dict[str, Any], int], Reply]:
     """A responder that comments on the first added line of each batch."""
-    def respond(body: dict[str, Any], attempt: int) -> Reply:
-        lines = added_lines(body)
+    def respond(request: dict[str, Any], attempt: int) -> Reply:
+        lines = added_lines(request)
         if not lines:
             return Reply()
         path, line, text = lines[0]
         return Reply(json.dumps({"comments": [comment(path, line, text, severity=severity,
-                                                      body=f"Problem in {path}.", **extra)]}))
+                                                      body=body or f"Problem in {path}.", **extra)]}))
 
     return respond
