@@ -1,0 +1,171 @@
+"""The GitHub Action's entry point, run as a subprocess in an emulated Actions environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.doubles.github import GitHubDouble
+from tests.doubles.mistral import MistralDouble
+from tests.modelreplies import first_added
+from tests.pullrequests import bot_env, diff_files
+
+ROOT = Path(__file__).parent.parent
+REPO, NUMBER = "Codertocat/Hello-World", 2
+FIRST, SECOND = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+
+
+@pytest.fixture()
+def gh() -> Iterator[GitHubDouble]:
+    with GitHubDouble() as double:
+        double.add_repo(REPO)
+        double.add_pull(REPO, NUMBER, base_sha="a" * 40, head_sha=FIRST, files=diff_files("tiny-one-line-fix.diff"))
+        yield double
+    assert double.schema_errors == [] and double.crashes == []
+
+
+@pytest.fixture()
+def mistral() -> Iterator[MistralDouble]:
+    with MistralDouble() as double:
+        double.responder = first_added(severity="major")
+        yield double
+    assert double.schema_errors == []
+
+
+def payload(name: str, **changes: Any) -> dict[str, Any]:
+    """Load a real webhook payload and apply changes given as dotted paths."""
+    data = json.loads((FIXTURES / "webhooks" / name).read_text(encoding="utf-8"))
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return data
+
+
+def run_action(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble, event: str, body: dict[str, Any],
+               **inputs: str) -> tuple[int, str, dict[str, str], str]:
+    """Run `mistral-review action`; return exit code, stdout, outputs and job summary."""
+    event_path, output, summary = tmp_path / "event.json", tmp_path / "output", tmp_path / "summary.md"
+    event_path.write_text(json.dumps(body))
+    output.write_text("")
+    summary.write_text("")
+    env = {k: v for k, v in bot_env(gh, mistral).items() if k not in ("GITHUB_TOKEN", "MISTRAL_API_KEY")}
+    env.update({"PATH": os.environ["PATH"], "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(event_path),
+                "GITHUB_REPOSITORY": REPO, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
+                "GITHUB_RUN_ID": "4242", "INPUT_GITHUB_TOKEN": "ghp_test", "INPUT_MISTRAL_API_KEY": "test-key",
+                "INPUT_FAIL_ON": "none", "INPUT_REVIEW_DRAFTS": "false"})
+    env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "action"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert "Traceback" not in done.stderr, done.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    return done.returncode, done.stdout, outputs, summary.read_text()
+
+
+def _marker(gh: GitHubDouble) -> dict[str, Any]:
+    (comment,) = [c for c in gh.issue_comments(REPO, NUMBER) if "mistral-review:summary" in c["body"]]
+    return json.loads(re.search(r"mistral-review:summary (\{.*?\}) -->", comment["body"])[1])  # type: ignore[index]
+
+
+def test_a_pr_gets_reviewed_and_the_outputs_and_summary_are_written(tmp_path: Path, gh: GitHubDouble,
+                                                                      mistral: MistralDouble) -> None:
+    code, out, outputs, summary = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                             payload("pull_request.opened.json"))
+    assert code == 0, out
+    (review,) = gh.reviews(REPO, NUMBER)
+    assert outputs["comments"] == "1" and outputs["review_url"] == review["html_url"]
+    assert int(outputs["prompt_tokens"]) > 0 and int(outputs["completion_tokens"]) > 0
+    assert float(outputs["cost_usd"]) == pytest.approx(
+        (int(outputs["prompt_tokens"]) * 0.15 + int(outputs["completion_tokens"]) * 0.6) / 1e6, abs=1e-6)
+    rows = {line.split("|")[1].strip(): line for line in summary.splitlines() if line.startswith("| ")}
+    assert f"{int(outputs['prompt_tokens']):,}" in rows["Input tokens"]
+    assert "Comments: 1 (1 major)" in summary and "::notice::mistral-review: reviewed" in out
+
+
+def test_a_second_run_on_synchronize_continues_the_spend_from_the_pr_marker(tmp_path: Path, gh: GitHubDouble,
+                                                                             mistral: MistralDouble) -> None:
+    _, _, first, _ = run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.opened.json"))
+    gh.update_pull(REPO, NUMBER, head_sha=SECOND, files=diff_files("tiny-one-line-fix.diff") + diff_files("new-file.diff"))
+    gh.set_compare(REPO, FIRST, SECOND, status="ahead", files=diff_files("new-file.diff"))
+    code, _, second, summary = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                          payload("pull_request.synchronize.json"))
+    assert code == 0 and second["comments"] == "1"
+    marker = _marker(gh)
+    assert marker["head"] == SECOND and marker["reviews"] == 2
+    assert marker["prompt_tokens"] == int(first["prompt_tokens"]) + int(second["prompt_tokens"])
+    assert f"{marker['prompt_tokens']:,}" in summary  # the job summary shows the PR's running total
+    assert "typing_route.py" in mistral.user_messages()[-1] and "utils.py" not in mistral.user_messages()[-1]
+
+
+def test_a_fork_pr_under_pull_request_gets_a_notice_and_nothing_is_posted(tmp_path: Path, gh: GitHubDouble,
+                                                                         mistral: MistralDouble) -> None:
+    body = payload("pull_request.opened.json", pull_request__head__repo__full_name="someone/Hello-World")
+    code, out, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request", body, mistral_api_key="")
+    assert code == 0 and "comes from a fork" in out and "pull_request_target" in out
+    assert outputs["comments"] == "0" and gh.reviews(REPO, NUMBER) == [] and mistral.requests == []
+
+
+def test_an_unrelated_event_is_a_no_op(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble) -> None:
+    code, out, _, _ = run_action(tmp_path, gh, mistral, "pull_request", payload("pull_request.labeled.json"))
+    assert code == 0 and out.startswith("::notice::mistral-review: nothing to do")
+    code, out, _, _ = run_action(tmp_path, gh, mistral, "ping", payload("ping.json"))
+    assert code == 0 and "ping event is not one" in out and gh.requests == []
+
+
+def test_a_missing_key_is_an_error_and_exit_2(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble) -> None:
+    code, out, _, _ = run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.opened.json"),
+                                 mistral_api_key="")
+    assert code == 2 and out.startswith("::error::") and "mistral_api_key" in out and len(out.splitlines()) == 1
+
+
+def test_fail_on_met_exits_1_after_posting(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble) -> None:
+    code, out, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                       payload("pull_request.opened.json"), fail_on="major")
+    assert code == 1 and "::error::" in out and outputs["comments"] == "1" and len(gh.reviews(REPO, NUMBER)) == 1
+
+
+def test_a_review_command_needs_write_access_and_gets_eyes(tmp_path: Path, gh: GitHubDouble,
+                                                           mistral: MistralDouble) -> None:
+    seeded = gh.add_issue_comment(REPO, NUMBER, body="/review", user_login="jakebolam")
+    comment = payload("issue_comment.created.on-pull-request.json", issue__number=NUMBER, comment__body="/review",
+                      comment__id=seeded["id"])
+    gh.set_permission(REPO, "jakebolam", "read")
+    code, out, _, _ = run_action(tmp_path, gh, mistral, "issue_comment", comment)
+    assert code == 0 and "no write access" in out and gh.reviews(REPO, NUMBER) == []
+    gh.set_permission(REPO, "jakebolam", "write")
+    code, out, outputs, _ = run_action(tmp_path, gh, mistral, "issue_comment", comment)
+    assert code == 0 and outputs["comments"] == "1", out
+    assert [r["content"] for r in gh.reactions] == ["eyes"]
+
+
+def test_every_declared_input_is_read_and_every_output_written() -> None:
+    text = (ROOT / "action.yml").read_text()
+    inputs = re.findall(r"^  (\w+):\n    description", text.split("\noutputs:")[0], flags=re.M)
+    outputs = re.findall(r"^  (\w+):\n    description", text.split("\noutputs:")[1], flags=re.M)
+    source = (ROOT / "bot" / "action.py").read_text()
+    from bot.action import SETTING_INPUTS, outputs_text
+
+    for name in inputs:
+        assert name in SETTING_INPUTS or f'read_input(env, "{name}")' in source, name
+    assert [line.split("=")[0] for line in outputs_text(None).splitlines()] == outputs
+    assert 'using: "docker"' in text and 'args: ["action"]' in text
+
+
+def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
+    lines = [ln.strip() for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0].startswith("FROM python:3.") and lines[0].endswith("-slim")
+    assert 'ENTRYPOINT ["mistral-review"]' in lines and 'CMD ["serve"]' in lines
+    assert not any(ln.startswith("USER ") for ln in lines)  # Docker actions must run as root
+    copied = [ln.split()[1] for ln in lines if ln.startswith("COPY ")]
+    assert {"bot", "prompts", "pyproject.toml"} <= set(copied) and "RUN pip install ." in lines
