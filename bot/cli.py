@@ -40,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--dry-run", action="store_true", help="plan and print; call no model and post nothing")
     pull.add_argument("--format", choices=("text", "json"), default="text")
     commands.add_parser("action", help="the GitHub Action's entry point (reads the Actions environment)")
+    server = commands.add_parser("serve", help="run the webhook server (gunicorn) and one job worker")
+    server.add_argument("--host", default="0.0.0.0")
+    server.add_argument("--port", type=int, default=8080)
+    server.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    server.add_argument("--no-worker", action="store_true", help="do not start a job worker beside the server")
+    server.add_argument("--dev", action="store_true", help="use Flask's development server")
+    server.add_argument("--insecure-no-signature", action="store_true",
+                        help="accept unsigned webhooks (development only)")
+    server.add_argument("--user", dest="run_as",
+                        help="when started as root, run as this user (default: $MISTRAL_REVIEW_RUN_AS)")
+    jobs = commands.add_parser("worker", help="run a job worker alone")
+    jobs.add_argument("--threads", type=int, default=1, help="jobs run at once in this process")
     return parser
 
 
@@ -142,6 +154,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return run_review_command(args, env, out, err, stdin)
         if args.command == "pr":
             return run_pr_command(args, env, out)
+        if args.command == "serve":
+            from bot.serve import serve
+
+            return serve(env, host=args.host, port=args.port, workers=args.workers, no_worker=args.no_worker,
+                         dev=args.dev, insecure_no_signature=args.insecure_no_signature,
+                         run_as=args.run_as or env.get("MISTRAL_REVIEW_RUN_AS"))
+        if args.command == "worker":
+            from bot.serve import worker
+
+            return worker(env, threads=args.threads)
         if args.command == "action":
             from bot.action import main as action_main
 

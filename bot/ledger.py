@@ -152,7 +152,13 @@ def _migration_3(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE jobs ADD COLUMN comment_id BIGINT"))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+def _migration_4(conn: Connection) -> None:
+    """Remember what each job holds in the monthly budgets, so a crashed worker's hold can be released."""
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN held_micros BIGINT NOT NULL DEFAULT 0"))
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN held_month TEXT"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 
 
 def _head_schema() -> MetaData:
@@ -162,6 +168,8 @@ def _head_schema() -> MetaData:
     md.tables["reviews"].append_column(Column("model", Text))
     md.tables["jobs"].append_column(Column("commenter", Text))
     md.tables["jobs"].append_column(Column("comment_id", BigInteger))
+    md.tables["jobs"].append_column(Column("held_micros", BigInteger, nullable=False, server_default="0"))
+    md.tables["jobs"].append_column(Column("held_month", Text))
     Table("schema_version", md, Column("version", Integer, primary_key=True, autoincrement=False))
     return md
 
@@ -292,7 +300,11 @@ class Ledger:
                 updated_at=now)).rowcount
             if taken != 1:
                 return None
-            return _job(conn.execute(select(jobs).where(jobs.c.id == job_id)).one())
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
+            if row.held_micros and row.held_month:  # a worker died holding budget: give it back
+                self._release(conn, _scopes(row.repo, row.installation_id), row.held_month, row.held_micros, 0)
+                conn.execute(update(jobs).where(jobs.c.id == job_id).values(held_micros=0))
+            return _job(row)
 
     def renew(self, job_id: str, *, worker: str, lease_s: float, now: float) -> bool:
         """Extend the lease while `worker` still holds the running job; False when it lost it."""
@@ -371,8 +383,13 @@ class Ledger:
             conn.execute(self._insert(self._months).values(
                 scope=scope, key=key, month=month, spent_micros=0, reserved_micros=0).on_conflict_do_nothing())
 
-    def reserve(self, *, repo: str, installation_id: int | None, month: str, amount: float) -> bool:
-        """Reserve `amount` against the repo's and installation's caps, all or nothing; False if it won't fit."""
+    def reserve(self, *, repo: str, installation_id: int | None, month: str, amount: float,
+                job_id: str | None = None) -> bool:
+        """Reserve `amount` against the repo's and installation's caps, all or nothing; False if it won't fit.
+
+        With a job id, the job remembers its hold, so that a crashed worker's hold is released
+        when the job is claimed again.
+        """
         _check_month(month)
         if amount < 0:
             raise ValueError("cannot reserve a negative amount")
@@ -388,21 +405,34 @@ class Ledger:
                 if conn.execute(stmt.values(reserved_micros=months.c.reserved_micros + micros)).rowcount != 1:
                     conn.rollback()  # undo the scopes already reserved
                     return False
+            if job_id is not None:
+                jobs = self._jobs
+                conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+                    held_micros=jobs.c.held_micros + micros, held_month=month))
         return True
 
-    def settle(self, *, repo: str, installation_id: int | None, month: str, reserved: float, spent: float) -> None:
+    def settle(self, *, repo: str, installation_id: int | None, month: str, reserved: float, spent: float,
+               job_id: str | None = None) -> None:
         """Release a reservation and book what was really spent, for the repo and the installation."""
         _check_month(month)
-        held, used, scopes, months = _micros(reserved), _micros(spent), _scopes(repo, installation_id), self._months
+        held, used = _micros(reserved), _micros(spent)
         with self._write() as conn:
-            self._ensure_months(conn, scopes, month)
-            for scope, key in scopes:
-                conn.execute(update(months).where(
-                    months.c.scope == scope, months.c.key == key, months.c.month == month,
-                ).values(
-                    reserved_micros=case((months.c.reserved_micros > held, months.c.reserved_micros - held), else_=0),
-                    spent_micros=months.c.spent_micros + used,
-                ))
+            self._release(conn, _scopes(repo, installation_id), month, held, used)
+            if job_id is not None:
+                jobs = self._jobs
+                conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+                    held_micros=case((jobs.c.held_micros > held, jobs.c.held_micros - held), else_=0)))
+
+    def _release(self, conn: Connection, scopes: list[tuple[str, str]], month: str, held: int, used: int) -> None:
+        months = self._months
+        self._ensure_months(conn, scopes, month)
+        for scope, key in scopes:
+            conn.execute(update(months).where(
+                months.c.scope == scope, months.c.key == key, months.c.month == month,
+            ).values(
+                reserved_micros=case((months.c.reserved_micros > held, months.c.reserved_micros - held), else_=0),
+                spent_micros=months.c.spent_micros + used,
+            ))
 
     def month_spend(self, scope: str, key: str, month: str) -> tuple[float, float | None]:
         """Return (dollars spent in the month, monthly cap or None) for a scope."""

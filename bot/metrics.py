@@ -60,12 +60,11 @@ class Metrics:
 
     def __init__(self, read_ledger: Callable[[], dict[str, Any]], *, per_repo: bool = False) -> None:
         self.registry = CollectorRegistry()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        if shared:  # values live in files that every gunicorn worker writes and the collector sums
             MultiProcessCollector(self.registry)
-            self._webhooks = Counter("mistral_review_webhooks", "Webhook deliveries", ["event", "outcome"])
-        else:
-            self._webhooks = Counter("mistral_review_webhooks", "Webhook deliveries", ["event", "outcome"],
-                                     registry=self.registry)
+        self._webhooks = Counter("mistral_review_webhooks", "Webhook deliveries", ["event", "outcome"],
+                                 registry=None if shared else self.registry)
         self.registry.register(LedgerCollector(read_ledger, per_repo=per_repo))
 
     def webhook(self, event: str, outcome: str) -> None:

@@ -19,7 +19,7 @@ from bot.incremental import changed_since
 from bot.prompting import Prompts
 from bot.pull import Comparison, PostedComment, PostedReview, PullInfo
 from bot.reply import Comment
-from bot.review import Model, ReviewResult, plan_review, run_review
+from bot.review import BudgetGate, Model, ReviewResult, plan_review, run_review
 from bot.settings import REPO_CONFIG_PATH, Settings, parse_repo_config
 from bot.spend import Usage, worst_case
 from bot.summary import (
@@ -88,6 +88,9 @@ class Request:
     run_id: str = "run"
     overrides: Mapping[str, Any] = field(default_factory=dict)  # Action inputs or CLI flags
     budget_cap_usd: float | None = None  # the operator's per-PR ceiling, above any repo file
+    gates: Sequence[BudgetGate] = ()  # the server's monthly budgets
+    ledger_totals: tuple[int, int, float] | None = None  # the server's own record of this PR's spend
+    notes: Sequence[str] = ()  # operator notices for the summary (budget alerts)
 
 
 def effective_settings(pr: PullPort, info: PullInfo, base: Settings, request: Request) -> tuple[Settings, list[str]]:
@@ -137,6 +140,15 @@ def load_files(pr: PullPort, info: PullInfo, entries: list[dict[str, Any]]) -> l
         new = None if entry.get("status") == "removed" else pr.file_text(path, info.head_sha)
         files.append(diff_texts(path, old_path, old, new))
     return files
+
+
+def _in_step(marker: Marker, totals: tuple[int, int, float]) -> Marker:
+    """Take the higher of the marker's and the ledger's totals (either may have missed a run)."""
+    prompt, completion, cost = totals
+    if cost <= marker.cost_usd:
+        return marker
+    return replace(marker, prompt_tokens=max(prompt, marker.prompt_tokens),
+                   completion_tokens=max(completion, marker.completion_tokens), cost_usd=cost)
 
 
 def _find_summary(comments: Sequence[PostedComment], identity: str) -> PostedComment | None:
@@ -207,6 +219,9 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
             marker = parse_marker(summary.body) or Marker()
         except MarkerError as exc:
             notes.append(f"The previous summary's marker was ignored: {exc}.")
+    if request.ledger_totals is not None:
+        marker = _in_step(marker, request.ledger_totals)
+    notes.extend(request.notes)
     if marker.head == info.head_sha and not request.force:
         return Outcome("up-to-date", reason=f"{info.head_sha[:7]} was already reviewed", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd)
@@ -250,7 +265,7 @@ def review_pull(
     plan = plan_review(ready.files, settings, counter=counter, prompts=prompts, budget_left_usd=left,
                        already_skipped=ready.listed_skips)
     result = run_review(plan, model_for(settings), settings, counter=counter, prompts=prompts,
-                        budget_left_usd=left) if plan.batches else ReviewResult(plan, (), (), Usage(), ())
+                        budget_left_usd=left, gates=request.gates) if plan.batches else ReviewResult(plan, (), (), Usage(), ())
     known = fingerprints_in(c.body for c in pr.review_comments() if c.author == identity) | set(marker.fingerprints)
     fresh = [c for c in result.comments
              if fingerprint(c.path, c.quote, c.body) not in known and line_key(c.path, c.quote) not in known]

@@ -110,6 +110,16 @@ def plan_review(
     )
 
 
+class BudgetGate(Protocol):
+    """Something that must agree before a model call is made."""
+
+    def reserve(self, amount: float) -> bool:
+        """Hold `amount` dollars; False when it does not fit."""
+
+    def settle(self, reserved: float, spent: float) -> None:
+        """Turn a hold into what was really spent."""
+
+
 class _Budget:
     """Reserve the worst case before a call, settle the real cost after; thread-safe."""
 
@@ -142,8 +152,29 @@ def _usage(completion: Completion, batch: Batch, counter: Counter, settings: Set
     return Usage(prompt, done, settings.price.cost(prompt, done), 1, estimated)
 
 
+class _AllOf:
+    """Gates that must all agree; a refusal releases what the others held."""
+
+    def __init__(self, gates: Sequence[BudgetGate]) -> None:
+        self._gates = gates
+
+    def reserve(self, amount: float) -> bool:
+        held: list[BudgetGate] = []
+        for gate in self._gates:
+            if not gate.reserve(amount):
+                for done in held:
+                    done.settle(amount, 0.0)
+                return False
+            held.append(gate)
+        return True
+
+    def settle(self, reserved: float, spent: float) -> None:
+        for gate in self._gates:
+            gate.settle(reserved, spent)
+
+
 def _run_one(batch: Batch, model: Model, settings: Settings, counter: Counter, prompts: Prompts,
-             budget: _Budget) -> BatchResult:
+             budget: BudgetGate) -> BatchResult:
     reserved = worst_case(batch.input_tokens, settings.output_tokens, settings.price)
     if not budget.reserve(reserved):
         return BatchResult(batch.index, not_run=True)
@@ -168,9 +199,14 @@ def run_review(
     prompts: Prompts,
     budget_left_usd: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    gates: Sequence[BudgetGate] = (),
 ) -> ReviewResult:
-    """Send every batch (concurrently), then validate, merge and cap the comments."""
-    budget = _Budget(budget_left_usd)
+    """Send every batch (concurrently), then validate, merge and cap the comments.
+
+    Before each call its worst case is held against the budget and every extra gate
+    (the server's monthly budgets); a batch that does not fit is not sent.
+    """
+    budget = _AllOf([_Budget(budget_left_usd), *gates])
     results: list[BatchResult] = []
     lock = threading.Lock()
 

@@ -32,8 +32,8 @@ class Queue:
     def ping(self) -> None: ...  # pragma: no cover - protocol
 
 
-def _answer(status: int, **body: Any) -> tuple[Response, int]:
-    return jsonify(body), status
+def _answer(code: int, **body: Any) -> tuple[Response, int]:
+    return jsonify(body), code
 
 
 def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metrics: Metrics,
@@ -96,6 +96,10 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         except Exception:  # the reaper re-enqueues jobs whose enqueue was lost
             log.exception("enqueue failed; the reaper will pick the job up")
         return 202, {"status": "queued", "job": result.job_id}
+
+    @app.errorhandler(500)
+    def crashed(_: Exception) -> tuple[Response, int]:
+        return _answer(500, error="internal error (see the server log)")
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

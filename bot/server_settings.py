@@ -31,6 +31,7 @@ class ServerSettings:
     queued_grace_s: float = 60.0
     reap_every_s: float = 10.0
     max_body_bytes: int = 25 * 1024 * 1024
+    github_write_interval_s: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, insecure_no_signature: bool = False) -> ServerSettings:
@@ -65,12 +66,18 @@ class ServerSettings:
             lease_s=_float(env, "MISTRAL_REVIEW_LEASE_S") or 120.0,
             queued_grace_s=_float(env, "MISTRAL_REVIEW_QUEUED_GRACE_S") or 60.0,
             reap_every_s=_float(env, "MISTRAL_REVIEW_REAP_EVERY_S") or 10.0,
+            github_write_interval_s=_float(env, "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 0.0
+            if "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S" in env else 1.0,
         )
 
     def check_can_serve(self) -> None:
         """Refuse to serve without a webhook secret, unless explicitly insecure."""
         if not self.webhook_secret and not self.insecure_no_signature:
             raise UsageError("GITHUB_WEBHOOK_SECRET is not set (use --insecure-no-signature only for development)")
+        self.check_github()
+
+    def check_github(self) -> None:
+        """Refuse to run without a way to act on GitHub."""
         if not self.github_token and not self.app_id:
             raise UsageError("set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (a GitHub App) or GITHUB_TOKEN")
 

@@ -94,7 +94,8 @@ def route(event: str, payload: dict[str, Any], *, review_drafts: bool = False) -
         body = str(comment.get("body") or "").strip()
         if action != "created" or not issue.get("pull_request") or not body.startswith("/review"):
             return Ignore("not a /review command on a pull request")
-        return ReviewJob(repo, int(issue["number"]), "", _installation(payload), forced=True,
+        # The head is read when the job runs; the comment id keeps each /review its own job.
+        return ReviewJob(repo, int(issue["number"]), f"comment:{comment['id']}", _installation(payload), forced=True,
                          commenter=str((comment.get("user") or {}).get("login", "")), comment_id=int(comment["id"]))
     if event == "installation" and action == "deleted":
         installation = _installation(payload)

@@ -100,13 +100,13 @@ def test_migrate_is_idempotent_and_concurrent(url: str) -> None:
         t.join()
     again = Ledger(url)
     assert results == [len(MIGRATIONS)] * 4
-    assert again.migrate() == again.migrate() == len(MIGRATIONS) == 3
+    assert again.migrate() == again.migrate() == len(MIGRATIONS) == 4
     again.ping()
 
 
 def test_for_data_dir_makes_the_file(tmp_path: Path) -> None:
     led = Ledger.for_data_dir(tmp_path / "a" / "b")
-    assert led.migrate() == 3
+    assert led.migrate() == 4
     assert (tmp_path / "a" / "b" / "ledger.db").is_file()
 
 
@@ -305,3 +305,17 @@ def test_reviews_are_recorded_filtered_and_totalled(ledger: Ledger) -> None:
     prompt, completion, cost = ledger.pr_totals("o/r", 1)
     assert (prompt, completion) == (2000, 400) and cost == pytest.approx(0.003234)
     assert ledger.pr_totals("o/r", 99) == (0, 0, 0.0)
+
+
+def test_a_crashed_workers_hold_is_released_when_the_job_is_claimed_again(ledger: Ledger) -> None:
+    ledger.set_budget("repo", "o/r", 1.0)
+    job_id = ledger.accept(_new("d-held"), now=100).job_id
+    assert job_id and ledger.claim(job_id, worker="w1", lease_s=10, now=100)
+    assert ledger.reserve(repo="o/r", installation_id=7, month="2026-11", amount=0.6, job_id=job_id)
+    assert not ledger.reserve(repo="o/r", installation_id=7, month="2026-11", amount=0.6)  # w1 holds 0.6
+    # w1 dies without settling; its lease runs out and w2 takes the job over: the hold comes back.
+    assert ledger.claim(job_id, worker="w2", lease_s=10, now=200)
+    assert ledger.reserve(repo="o/r", installation_id=7, month="2026-11", amount=0.6, job_id=job_id)
+    ledger.settle(repo="o/r", installation_id=7, month="2026-11", reserved=0.6, spent=0.25, job_id=job_id)
+    assert ledger.month_spend("repo", "o/r", "2026-11") == (0.25, 1.0)
+    assert ledger.reserve(repo="o/r", installation_id=7, month="2026-11", amount=0.75)
