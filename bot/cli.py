@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accept unsigned webhooks (development only)")
     server.add_argument("--user", dest="run_as",
                         help="when started as root, run as this user (default: $MISTRAL_REVIEW_RUN_AS)")
+    spend = commands.add_parser("spend", help="spend report from the server's ledger")
+    spend.add_argument("--repo", metavar="OWNER/REPO")
+    spend.add_argument("--pr", type=int, metavar="N")
+    spend.add_argument("--month", metavar="YYYY-MM")
+    spend.add_argument("--format", choices=("text", "json", "csv"), default="text")
     jobs = commands.add_parser("worker", help="run a job worker alone")
     jobs.add_argument("--threads", type=int, default=1, help="jobs run at once in this process")
     return parser
@@ -143,6 +148,35 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     return EXIT_PARTIAL if outcome.failed_batches else EXIT_OK
 
 
+def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    """Print totals per repo and per PR from the ledger."""
+    import re
+
+    from bot.ledger import Ledger
+    from bot.server_settings import ServerSettings
+    from bot.spend_report import build_report, report_csv, report_json, report_text
+
+    if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        raise UsageError(f"--month must be YYYY-MM, not {args.month!r}")
+    if args.pr is not None and not args.repo:
+        raise UsageError("--pr needs --repo")
+    settings = ServerSettings.from_env(env)
+    if not settings.database_url and not (settings.data_dir / "ledger.db").exists():
+        raise UsageError(f"no ledger at {settings.data_dir / 'ledger.db'} (set MISTRAL_REVIEW_DATA_DIR or DATABASE_URL)")
+    ledger = Ledger(settings.database_url) if settings.database_url else Ledger.for_data_dir(settings.data_dir)
+    ledger.migrate()
+    rows = ledger.reviews(repo=args.repo, pr_number=args.pr, month=args.month)
+    month = args.month
+
+    def budget(repo: str) -> tuple[float, float | None]:
+        return ledger.month_spend("repo", repo, month) if month else (0.0, None)
+
+    report = build_report(rows, month=month, budget=budget)
+    render = {"json": report_json, "csv": report_csv, "text": report_text}[args.format]
+    out.write(render(report).rstrip("\n") + "\n")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
          out: TextIO | None = None, err: TextIO | None = None, stdin: Any = None) -> int:
     """Run the command line; return the exit code instead of raising."""
@@ -160,6 +194,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return serve(env, host=args.host, port=args.port, workers=args.workers, no_worker=args.no_worker,
                          dev=args.dev, insecure_no_signature=args.insecure_no_signature,
                          run_as=args.run_as or env.get("MISTRAL_REVIEW_RUN_AS"))
+        if args.command == "spend":
+            return run_spend_command(args, env, out)
         if args.command == "worker":
             from bot.serve import worker
 

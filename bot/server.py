@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from bot.dashboard import render_dashboard
 from bot.ledger import Ledger, NewJob
 from bot.logs import delivery_id
 from bot.metrics import Metrics
 from bot.server_settings import ServerSettings
+from bot.stats import dashboard_data
 from bot.webhook import CancelInstallation, CancelPull, Ignore, ReviewJob, SignatureError, route, verify_signature
 
 log = logging.getLogger("mistral_review.server")
@@ -111,6 +113,21 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
                 problems[name] = type(exc).__name__
         return _answer(503 if problems else 200, status="unhealthy" if problems else "ok", **problems)
 
+    @app.get("/dashboard")
+    def dashboard() -> Response | tuple[Response, int]:
+        if not settings.dashboard_token:
+            return _answer(404, error="the dashboard is off: set MISTRAL_REVIEW_DASHBOARD_TOKEN to turn it on")
+        token = request.args.get("token")
+        if token is not None and hmac.compare_digest(token, settings.dashboard_token):
+            # Trade the token in the address for a cookie, so it leaves the address bar and history.
+            answer = redirect("/dashboard", code=303)
+            answer.set_cookie("mr_dashboard", token, httponly=True, samesite="Strict", max_age=8 * 3600)
+            return answer
+        if not _authorised(settings.dashboard_token):
+            answer = Response("credentials required", 401, {"WWW-Authenticate": 'Basic realm="mistral-review"'})
+            return answer
+        return Response(render_dashboard(dashboard_data(ledger, clock())), mimetype="text/html")
+
     @app.get("/metrics")
     def metrics_endpoint() -> Response | tuple[Response, int]:
         if settings.dashboard_token and not _authorised(settings.dashboard_token):
@@ -126,5 +143,8 @@ def _authorised(token: str) -> bool:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return hmac.compare_digest(header[7:].strip(), token)
+    cookie = request.cookies.get("mr_dashboard")
+    if cookie:
+        return hmac.compare_digest(cookie, token)
     auth = request.authorization
     return bool(auth and auth.password and hmac.compare_digest(auth.password, token))

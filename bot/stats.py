@@ -6,8 +6,10 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from bot.dashboard import DashboardData
 from bot.ledger import Ledger
 from bot.server_settings import ServerSettings
+from bot.spend_report import build_report, daily_spend, per_line_extremes
 
 
 def current_month(now: float) -> str:
@@ -36,3 +38,23 @@ def ledger_stats(ledger: Ledger, settings: ServerSettings, now: float | None = N
         "per_repo_cost": dict(per_repo),
         "budget_ratios": ratios,
     }
+
+
+def dashboard_data(ledger: Ledger, now: float) -> DashboardData:
+    """Gather this month's figures for the dashboard from the ledger."""
+    month = current_month(now)
+    rows = ledger.reviews(month=month)
+
+    def budget(repo: str) -> tuple[float, float | None]:
+        return ledger.month_spend("repo", repo, month)
+
+    report = build_report(rows, month=month, budget=budget)
+    cheapest, dearest = per_line_extremes(rows)
+    return DashboardData(
+        month=month, reviews=len(rows), prompt_tokens=sum(r.prompt_tokens for r in rows),
+        completion_tokens=sum(r.completion_tokens for r in rows), cost_usd=sum(r.cost_usd for r in rows),
+        daily=daily_spend(rows, time.gmtime(now).tm_mday),
+        top_prs=sorted(report.prs, key=lambda t: -t.cost_usd)[:10],
+        budgets=[(t.repo, t.budget_spent_usd or 0.0, t.budget_usd) for t in report.repos if t.budget_usd],
+        cheapest=cheapest, dearest=dearest,
+    )
