@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from bot.spend_report import ReviewRow, Totals
+from bot.records import ReviewRow
+from bot.spend_report import Totals
 
 CHART_W, CHART_H, PAD = 640, 220, 36
 

@@ -10,15 +10,34 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (BigInteger, Boolean, Column, Connection, Float, Index, Integer, MetaData, Table, Text,
-                        case, create_engine, event, func, select, text, update)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    case,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+
+from bot.records import AcceptResult, Job, NewJob, ReviewRow
 
 MICROS = 1_000_000
 STATES = ("queued", "running", "done", "dropped", "failed")
@@ -27,72 +46,6 @@ LIVE_STATES = ("queued", "running", "done")
 SCOPES = frozenset({"repo", "installation"})
 MIGRATION_LOCK = 0x6D72_6C67  # pg_advisory_xact_lock key shared by every migrating process
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """A webhook delivery that asks for a review of one PR head."""
-
-    delivery_id: str
-    event: str
-    repo: str
-    pr_number: int
-    head_sha: str
-    installation_id: int | None
-    forced: bool = False
-    commenter: str = ""
-    comment_id: int | None = None
-
-
-@dataclass(frozen=True)
-class AcceptResult:
-    """The new job's id, or why none was made ("delivery" or "head") and the job that already covers it."""
-
-    job_id: str | None
-    duplicate: str | None
-
-
-@dataclass(frozen=True)
-class Job:
-    """A review job as the ledger holds it."""
-
-    id: str
-    delivery_id: str
-    event: str
-    repo: str
-    pr_number: int
-    head_sha: str
-    installation_id: int | None
-    forced: bool
-    state: str
-    attempts: int
-    worker: str | None
-    lease_until: float | None
-    created_at: float
-    detail: str = ""
-    commenter: str = ""
-    comment_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ReviewRow:
-    """One finished review: what it looked at, what it cost and how it ended."""
-
-    repo: str
-    pr_number: int
-    pr_url: str
-    head_sha: str
-    changed_lines: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    estimated: bool
-    started_at: float
-    finished_at: float
-    outcome: str
-    job_id: str | None = None
-    installation_id: int | None = None
-    model: str = ""
 
 
 def _define_v1(md: MetaData) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 from bot.batching import Plan, Skipped
 from bot.pr_flow import Outcome
-from bot.reply import Comment
 from bot.review import ReviewResult
 from bot.severity import severity_counts
 from bot.spend import Price, worst_case
@@ -52,7 +51,9 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 
 def _skips_text(skipped: Iterable[Skipped]) -> list[str]:
-    return [f"  {s.path} ({s.reason.value})" for s in skipped]
+    """Return the "not reviewed" section, or nothing when every file was reviewed."""
+    rows = [f"  {s.path} ({s.reason.value})" for s in skipped]
+    return ["not reviewed:", *rows] if rows else []
 
 
 def plan_text(plan: Plan, price: Price) -> str:
@@ -65,9 +66,7 @@ def plan_text(plan: Plan, price: Price) -> str:
                      + ", ".join(b.paths))
     if plan.masked_secrets:
         lines.append(f"{plan.masked_secrets} secret-looking value(s) masked")
-    if plan.skipped:
-        lines.append("not reviewed:")
-        lines.extend(_skips_text(plan.skipped))
+    lines.extend(_skips_text(plan.skipped))
     return "\n".join(lines)
 
 
@@ -99,9 +98,7 @@ def result_text(result: ReviewResult) -> str:
     for failed in result.failed:
         lines.append(f"batch {failed.index + 1} failed ({', '.join(result.plan.batches[failed.index].paths)}): "
                      f"{failed.error}")
-    if result.skipped:
-        lines.append("not reviewed:")
-        lines.extend(_skips_text(result.skipped))
+    lines.extend(_skips_text(result.skipped))
     return "\n".join(lines)
 
 
@@ -135,7 +132,5 @@ def outcome_text(outcome: Outcome) -> str:
               for c in outcome.posted]
     lines.append(f"this run: {u.prompt_tokens:,} input + {u.completion_tokens:,} output tokens, ${u.cost_usd:.4f}; "
                  f"pull request so far: ${m.cost_usd:.4f} of ${outcome.budget_usd:.2f}")
-    if outcome.skipped:
-        lines.append("not reviewed:")
-        lines.extend(_skips_text(outcome.skipped))
+    lines.extend(_skips_text(outcome.skipped))
     return "\n".join(lines)

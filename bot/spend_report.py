@@ -9,22 +9,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-
-class ReviewRow(Protocol):
-    """One review as the ledger records it (see bot.ledger.ReviewRow)."""
-
-    repo: str
-    pr_number: int
-    pr_url: str
-    head_sha: str
-    changed_lines: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    estimated: bool
-    finished_at: float
+from bot.records import ReviewRow
 
 
 @dataclass(frozen=True)
