@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.diff import parse_diff  # noqa: E402
 from bot.prompting import load_prompts  # noqa: E402
+from bot.report import max_cost  # noqa: E402
 from bot.review import build_request, plan_review  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.tokens import default_counter  # noqa: E402
@@ -60,6 +61,8 @@ def measure(name: str, ignore: tuple[str, ...] | None) -> dict[str, object]:
         "diff_token_ratio": round(diff_tokens / raw_hunks, 3), "fixed_prompt_tokens_per_batch": overhead,
         "batch_ratio": round(len(plan.batches) / max(1, math.ceil(diff_tokens / room)), 3),
         "coverage": round(plan.covered_lines / max(1, plan.changed_lines), 3),
+        "input_cost_usd": round(settings.price.cost(plan.input_tokens, 0), 4),
+        "max_cost_usd": round(max_cost(plan, settings.price), 4),
     }
 
 

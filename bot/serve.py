@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -32,6 +33,17 @@ def _review_settings(env: Mapping[str, str]) -> Settings:
     if not review.api_key:
         raise UsageError("MISTRAL_API_KEY is not set")
     return review
+
+
+def drop_privileges(user: str) -> None:
+    """Become `user` for good (the image runs as root because GitHub's Docker actions must)."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise UsageError(f"no such user {user!r} to run as") from None
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
 
 
 def build_app(settings: ServerSettings) -> Any:
@@ -65,6 +77,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def serve(env: Mapping[str, str], *, host: str, port: int, workers: int, no_worker: bool, dev: bool,
           insecure_no_signature: bool, run_as: str | None) -> int:
     """Run the webhook server (and, unless told not to, one job worker beside it)."""
+    if run_as and os.geteuid() == 0:
+        drop_privileges(run_as)
     settings = ServerSettings.from_env(env, insecure_no_signature=insecure_no_signature)
     settings.check_can_serve()
     review = _review_settings(env)
@@ -77,16 +91,13 @@ def serve(env: Mapping[str, str], *, host: str, port: int, workers: int, no_work
     build_app(settings)  # migrate and fail fast before forking
     child = None
     if not no_worker:
-        child = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=dict(env),
-                                 user=run_as if run_as and os.geteuid() == 0 else None)
+        child = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=dict(env))
     try:
         if dev:
             build_app(settings).run(host=host, port=port, threaded=True)
         else:
             options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
                                        "timeout": 30, "accesslog": None, "loglevel": "warning"}
-            if run_as and os.geteuid() == 0:
-                options.update(user=run_as, group=run_as)
             _Gunicorn(settings, options).run()
     finally:
         if child is not None:
