@@ -1,0 +1,58 @@
+"""The worker acting as a GitHub App installation: JWT, one cached installation token, the App's bot identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.ledger import Ledger, NewJob
+from bot.server_settings import ServerSettings
+from bot.settings import Settings
+from bot.worker import Worker
+from tests.doubles.github import GitHubDouble
+from tests.doubles.mistral import MistralDouble
+from tests.modelreplies import first_added
+from tests.pullrequests import BASE_SHA, diff_files
+
+REPO = "octo/app-installed"
+
+
+def _private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def test_jobs_of_an_installation_share_one_token_and_post_as_the_app(tmp_path: Path) -> None:
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(_private_key())
+    with GitHubDouble(bot_login="acme-reviewer[bot]", installation_id=77) as gh, MistralDouble() as mistral:
+        gh.add_repo(REPO)
+        mistral.responder = first_added()
+        env = {"GITHUB_APP_ID": "4242", "GITHUB_APP_PRIVATE_KEY_FILE": str(key_file), "GITHUB_API_URL": gh.url,
+               "MISTRAL_API_KEY": "test-key", "MISTRAL_SERVER_URL": mistral.url,
+               "MISTRAL_REVIEW_DATA_DIR": str(tmp_path), "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S": "0"}
+        ledger = Ledger.for_data_dir(tmp_path)
+        ledger.migrate()
+        worker = Worker(ServerSettings.from_env(env), Settings.from_env(env), ledger=ledger)
+        for number in (1, 2):
+            head = f"{number:02d}" * 20
+            gh.add_pull(REPO, number, base_sha=BASE_SHA, head_sha=head, files=diff_files("tiny-one-line-fix.diff"))
+            job = ledger.accept(NewJob(f"d{number}", "pull_request", REPO, number, head, 77), now=1.0)
+            assert job.job_id
+            worker.handle(job.job_id)
+            done = ledger.job(job.job_id)
+            assert done is not None and done.state == "done" and done.detail.startswith("reviewed"), done
+        assert len(gh.tokens) == 1  # cached until shortly before it expires
+        for number in (1, 2):
+            (review,) = gh.reviews(REPO, number)
+            assert review["user"]["login"] == "acme-reviewer[bot]"
+            (summary,) = gh.issue_comments(REPO, number)
+            assert summary["user"]["login"] == "acme-reviewer[bot]"
+        auth = [{k.lower(): v for k, v in r.headers.items()}.get("authorization", "") for r in gh.requests
+                if "/repos/" in r.path and not r.path.endswith("/installation")]
+        used = {value.split()[-1][:4] for value in auth}
+        assert used == {"ghs_"}  # repository calls use the installation token, never the JWT
+        assert gh.schema_errors == [] and gh.crashes == []
