@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 from mistralai.client import Mistral
@@ -159,7 +159,7 @@ class MistralModel:
     def _request(self, system: str, user: str, max_tokens: int, schema: dict[str, Any]) -> Any:
         return self._client.chat.complete(
             model=self.model,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            messages=cast(Any, [{"role": "system", "content": system}, {"role": "user", "content": user}]),
             temperature=self._temperature,
             max_tokens=max_tokens,
             response_format={"type": "json_schema",

@@ -271,7 +271,9 @@ def review_pull(
              if fingerprint(c.path, c.quote, c.body) not in known and line_key(c.path, c.quote) not in known]
     overview = Overview(info.head_sha, len({p for b in plan.batches for p in b.paths}), ready.since,
                         tuple(result.skipped), (), len(result.failed), request.run_id)
-    posted, unplaced, url = [], [], ""
+    posted: list[Comment] = []
+    unplaced: list[Comment] = []
+    url = ""
     if fresh:
         review, unplaced = post_review(pr, info.head_sha, fresh, overview)
         posted, url = [c for c in fresh if c not in unplaced], review.html_url

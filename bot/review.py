@@ -28,9 +28,12 @@ log = logging.getLogger(__name__)
 class Completion(Protocol):
     """What a model adapter returns."""
 
-    content: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
+    @property
+    def content(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
 
 
 class Model(Protocol):

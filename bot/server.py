@@ -11,9 +11,10 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, redirect, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot.dashboard import render_dashboard
@@ -27,11 +28,11 @@ from bot.webhook import CancelInstallation, CancelPull, Ignore, ReviewJob, Signa
 log = logging.getLogger("mistral_review.server")
 
 
-class Queue:
+class Queue(Protocol):
     """What the app needs of the job queue."""
 
-    def enqueue(self, job_id: str) -> None: ...  # pragma: no cover - protocol
-    def ping(self) -> None: ...  # pragma: no cover - protocol
+    def enqueue(self, job_id: str) -> None: ...
+    def ping(self) -> None: ...
 
 
 def _answer(code: int, **body: Any) -> tuple[Response, int]:
@@ -114,7 +115,7 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         return _answer(503 if problems else 200, status="unhealthy" if problems else "ok", **problems)
 
     @app.get("/dashboard")
-    def dashboard() -> Response | tuple[Response, int]:
+    def dashboard() -> ResponseReturnValue:
         if not settings.dashboard_token:
             return _answer(404, error="the dashboard is off: set MISTRAL_REVIEW_DASHBOARD_TOKEN to turn it on")
         token = request.args.get("token")

@@ -27,7 +27,8 @@ class Severity(str, enum.Enum):
 
 
 class _Rated(Protocol):
-    severity: Severity
+    @property
+    def severity(self) -> Severity: ...
 
 
 def severity_counts(items: Iterable[_Rated]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import mistral_common
 from mistral_common.protocol.instruct.messages import SystemMessage, UserMessage
@@ -51,7 +51,8 @@ class TekkenCounter:
 
     def request(self, system: str, user: str) -> int:
         """Return the number of tokens of a system + user request, control tokens included."""
-        request = ChatCompletionRequest(messages=[SystemMessage(content=system), UserMessage(content=user)])
+        messages: list[Any] = [SystemMessage(content=system), UserMessage(content=user)]
+        request: ChatCompletionRequest[Any] = ChatCompletionRequest(messages=messages)
         return len(self._chat.encode_chat_completion(request).tokens)
 
 
