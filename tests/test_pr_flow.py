@@ -269,3 +269,18 @@ def test_markers_are_read_only_from_the_bots_own_comment_and_a_broken_one_is_rep
 
 def marker_of_bot(body: str) -> dict[str, Any]:
     return json.loads(body.split("<!-- mistral-review:summary ", 1)[1].split(" -->", 1)[0])
+
+
+def test_pr_dry_run_prints_the_plan_and_posts_nothing(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    import io
+
+    from bot.cli import main
+    from tests.pullrequests import bot_env
+
+    open_pull(gh, diff_files("medium-multi-file.diff"))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["pr", f"{REPO}#7", "--dry-run", "--format", "json"], env=bot_env(gh, mistral), out=out, err=err)
+    plan = json.loads(out.getvalue())
+    assert code == 0 and plan["changed_lines"] == plan["covered_lines"] == 580 and plan["max_cost_usd"] > 0
+    assert mistral.requests == [] and gh.reviews(REPO, 7) == [] and gh.issue_comments(REPO, 7) == []
+    assert not [r for r in gh.requests if r.method != "GET"]
