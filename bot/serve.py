@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,9 +86,15 @@ def serve(env: Mapping[str, str], *, host: str, port: int, workers: int, no_work
     if insecure_no_signature:
         log.warning("INSECURE: serving without webhook signature checks; never do this on a reachable address")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not dev:  # gunicorn workers are processes: their counters meet in files (set before the client loads)
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="mistral-review-metrics-"))
-    build_app(settings)  # migrate and fail fast before forking
+    if not dev and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # gunicorn workers are processes: their counters meet in files (set before the client loads)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.data_dir / "metrics")
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)  # counts restart with the server
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    from bot.worker import open_ledger
+
+    open_ledger(settings).close()  # migrate and fail fast before forking, holding no connection
+    JobQueue.open(data_dir=settings.data_dir, redis_url=settings.redis_url).ping()
     child = None
     if not no_worker:
         child = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=dict(env))
