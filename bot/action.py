@@ -13,11 +13,11 @@ from typing import Any, TextIO
 
 from bot.errors import ReviewError, UsageError
 from bot.pr_flow import Outcome, Request
+from bot.pull import WRITE_PERMISSIONS
 from bot.settings import ConfigError, Settings
 from bot.severity import Severity, severity_counts
 
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
-WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 # Inputs that map one to one onto settings (action.yml declares each).
 SETTING_INPUTS = ("model", "server_url", "max_comments", "min_severity", "budget_usd", "ignore", "instructions")
 

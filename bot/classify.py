@@ -37,7 +37,6 @@ class SkipReason(str, enum.Enum):
     SECRET_FILE = "secret-file"
     BINARY = "binary"
     NO_CHANGES = "no-changes"
-    TOO_LARGE = "too-large"
     OVER_BUDGET = "over-budget"
     NOT_LISTED = "not-listed"
 

@@ -313,8 +313,3 @@ class AppClients:
                     auth=self._auth.get_installation_auth(installation_id), base_url=self._base_url,
                     identity=self.identity())
             return self._clients[installation_id]
-
-    def forget(self, installation_id: int) -> None:
-        """Drop an installation's client (the App was uninstalled there)."""
-        with self._lock:
-            self._clients.pop(installation_id, None)

@@ -208,7 +208,7 @@ class Ledger:
             event.listen(self._engine, "connect", _sqlite_connect)
             event.listen(self._engine, "begin", _sqlite_begin)
         md = _head_schema()
-        self._deliveries, self._jobs = md.tables["deliveries"], md.tables["jobs"]
+        self._jobs = md.tables["jobs"]
         self._budgets, self._months = md.tables["budgets"], md.tables["budget_months"]
         self._reviews, self._versions = md.tables["reviews"], md.tables["schema_version"]
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# What GitHub's collaborator-permission answer says for users who may ask for a /review.
+WRITE_PERMISSIONS = frozenset({"admin", "write"})
+
 
 @dataclass(frozen=True)
 class PullInfo:
@@ -24,11 +27,6 @@ class PullInfo:
     html_url: str
     labels: tuple[str, ...] = ()
     head_repo: str | None = None
-
-    @property
-    def from_fork(self) -> bool:
-        """Return whether the head branch lives in another repository."""
-        return self.head_repo is not None and self.head_repo != self.repo
 
 
 @dataclass(frozen=True)

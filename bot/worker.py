@@ -24,12 +24,12 @@ from bot.logs import delivery_id
 from bot.mistral_client import model_from_settings
 from bot.pr_flow import Request, review_pull
 from bot.prompting import load_prompts
+from bot.pull import WRITE_PERMISSIONS
 from bot.server_settings import ServerSettings
 from bot.settings import Settings
 from bot.tokens import default_counter
 
 log = logging.getLogger("mistral_review.worker")
-WRITE_PERMISSIONS = frozenset({"admin", "write"})
 ALERT_LEVELS = (1.0, 0.8)
 
 
