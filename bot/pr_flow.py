@@ -60,7 +60,7 @@ class PullPort(Protocol):
 class Outcome:
     """What a PR run did, for the Action's outputs, the server's ledger and the CLI."""
 
-    status: str  # reviewed, no-findings, up-to-date, skipped, budget-exhausted
+    status: str  # reviewed, no-findings, up-to-date, skipped, superseded, budget-exhausted
     reason: str = ""
     comments: tuple[Comment, ...] = ()
     unplaced: tuple[Comment, ...] = ()
@@ -91,6 +91,7 @@ class Request:
     gates: Sequence[BudgetGate] = ()  # the server's monthly budgets
     ledger_totals: tuple[int, int, float] | None = None  # the server's own record of this PR's spend
     notes: Sequence[str] = ()  # operator notices for the summary (budget alerts)
+    expected_head: str | None = None  # the head a queued job was for: a newer one supersedes it
 
 
 def effective_settings(pr: PullPort, info: PullInfo, base: Settings, request: Request) -> tuple[Settings, list[str]]:
@@ -164,17 +165,20 @@ def _api_comment(comment: Comment) -> dict[str, Any]:
     return out
 
 
-def _bad_anchors(pr: PullPort, head: str, comments: Sequence[Comment]) -> list[Comment]:
+def _bad_anchors(pr: PullPort, head: str, comments: Sequence[Comment], *, rejected: bool = False) -> list[Comment]:
     """Find the comments GitHub will not place, testing halves as pending reviews (log2 n requests)."""
-    try:
-        pending = pr.create_review(head, "", [_api_comment(c) for c in comments], pending=True)
-    except AnchorRejected:
-        if len(comments) == 1:
-            return list(comments)
-        middle = len(comments) // 2
-        return _bad_anchors(pr, head, comments[:middle]) + _bad_anchors(pr, head, comments[middle:])
-    pr.delete_pending_review(pending.id)
-    return []
+    if not rejected:
+        try:
+            pending = pr.create_review(head, "", [_api_comment(c) for c in comments], pending=True)
+        except AnchorRejected:
+            rejected = True
+        else:
+            pr.delete_pending_review(pending.id)
+            return []
+    if len(comments) == 1:
+        return list(comments)
+    middle = len(comments) // 2
+    return _bad_anchors(pr, head, comments[:middle]) + _bad_anchors(pr, head, comments[middle:])
 
 
 def post_review(pr: PullPort, head: str, comments: Sequence[Comment], overview: Overview) -> tuple[PostedReview, list[Comment]]:
@@ -183,7 +187,7 @@ def post_review(pr: PullPort, head: str, comments: Sequence[Comment], overview: 
         body = review_body(comments, overview)
         return pr.create_review(head, body, [_api_comment(c) for c in comments], run_id=overview.run_id), []
     except AnchorRejected:
-        bad = _bad_anchors(pr, head, comments)
+        bad = _bad_anchors(pr, head, comments, rejected=True)  # the whole set was just refused
         if not bad:
             raise
         good = [c for c in comments if c not in bad]
@@ -208,6 +212,9 @@ class Prepared:
 def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Request) -> Prepared | Outcome:
     """Read the PR, its settings, its marker and the files in scope; an Outcome when there is nothing to do."""
     info = pr.info()
+    if request.expected_head and info.head_sha != request.expected_head:
+        return Outcome("superseded", reason=f"the pull request's head is now {info.head_sha[:7]}",
+                       head_sha=info.head_sha)
     settings, notes = effective_settings(pr, info, base_settings, request)
     why = skip_reason(info, settings, request)
     if why:

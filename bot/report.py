@@ -123,7 +123,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
 
 def outcome_text(outcome: Outcome) -> str:
     """Return a PR run's outcome for people."""
-    if outcome.status in ("skipped", "up-to-date"):
+    if outcome.status in ("skipped", "up-to-date", "superseded"):
         return f"Nothing to do: {outcome.reason}."
     u, m = outcome.usage, outcome.marker
     lines = [f"{outcome.status}: {len(outcome.posted)} comment(s) ({severity_counts(outcome.posted)})"

@@ -134,13 +134,12 @@ class Worker:
             if pr.permission(job.commenter) not in WRITE_PERMISSIONS:
                 return "dropped", f"{job.commenter} has no write access; /review ignored"
             pr.react(job.comment_id, "eyes")
-        elif pr.info().head_sha != job.head_sha:
-            return "dropped", "superseded: the pull request has a newer head"
         if job.attempts > 1 and pr.find_review(job.id) is not None:
             return "done", "review already posted by an earlier attempt"
         started = self.clock()
         month = month_of(started)
         request = Request(force=job.forced, review_drafts=self.settings.review_drafts, run_id=job.id,
+                          expected_head=None if job.comment_id is not None else job.head_sha,
                           budget_cap_usd=self.settings.pr_budget_cap_usd,
                           gates=(LedgerBudget(self.ledger, job, month),),
                           ledger_totals=self.ledger.pr_totals(job.repo, job.pr_number),
@@ -148,6 +147,8 @@ class Worker:
         outcome = review_pull(pr, identity=client.identity(), base_settings=self.review_settings,
                               model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
                               request=request)
+        if outcome.status == "superseded":
+            return "dropped", f"superseded: {outcome.reason}"
         if outcome.status not in ("skipped", "up-to-date"):
             u = outcome.usage
             self.ledger.record_review(ReviewRow(
