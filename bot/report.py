@@ -58,6 +58,8 @@ def _skips_text(skipped: Iterable[Skipped]) -> list[str]:
 
 def plan_text(plan: Plan, price: Price) -> str:
     """Return the dry-run plan for people."""
+    if not plan.batches and not plan.skipped:
+        return "Nothing to review: no changed lines since the base."
     lines = [f"{len(plan.batches)} batch(es), {plan.input_tokens:,} input tokens, "
              f"{plan.covered_lines}/{plan.changed_lines} changed lines covered, "
              f"at most ${max_cost(plan, price):.4f}"]
