@@ -350,6 +350,14 @@ class Ledger:
             row = conn.execute(select(self._jobs).where(self._jobs.c.id == job_id)).first()
         return None if row is None else _job(row)
 
+    def jobs_for(self, repo: str, pr_number: int) -> list[Job]:
+        """Return every job of one pull request, oldest first."""
+        jobs = self._jobs
+        with self._engine.begin() as conn:
+            rows = conn.execute(select(jobs).where(jobs.c.repo == repo, jobs.c.pr_number == pr_number)
+                                .order_by(jobs.c.created_at)).all()
+        return [_job(row) for row in rows]
+
     def job_counts(self) -> dict[str, int]:
         """Return how many jobs are in each state (every state listed, zeros included)."""
         jobs = self._jobs
