@@ -6,6 +6,7 @@ on three different days of this month.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import json
@@ -42,7 +43,7 @@ def _days_this_month() -> list[int]:
 
 def _at_day(day: int) -> float:
     now = time.gmtime()
-    return time.mktime((now.tm_year, now.tm_mon, day, 12, 0, 0, 0, 0, -1)) - time.timezone
+    return float(calendar.timegm((now.tm_year, now.tm_mon, day, 12, 0, 0)))
 
 
 @pytest.fixture(scope="module")
