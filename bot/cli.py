@@ -60,17 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_diff(args: argparse.Namespace, stdin: Any) -> bytes:
+def _read_diff(args: argparse.Namespace, stdin: Any, settings: Settings, err: TextIO) -> tuple[bytes, Settings]:
+    """Return the diff to review, and the settings with the repo's TOML from the base branch applied."""
     if args.diff_file == "-":
-        return stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
+        return (stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()), settings
     if args.diff_file:
         try:
-            return Path(args.diff_file).read_bytes()
+            return Path(args.diff_file).read_bytes(), settings
         except OSError as exc:
             raise UsageError(f"cannot read {args.diff_file}: {exc.strerror}") from None
-    from bot.gitlocal import branch_diff
+    from bot.diff import decode
+    from bot.gitlocal import branch_diff, file_at
+    from bot.settings import REPO_CONFIG_PATH, parse_repo_config
 
-    return branch_diff(Path.cwd(), args.base)
+    diff, base = branch_diff(Path.cwd(), args.base)
+    config = file_at(Path.cwd(), base, REPO_CONFIG_PATH)
+    if config is not None:
+        settings, problems = parse_repo_config(decode(config), settings)
+        for problem in problems:
+            err.write(f"mistral-review: warning: {problem}\n")
+    return diff, settings
 
 
 def _progress(done: int, total: int, stream: TextIO) -> None:
@@ -89,9 +98,9 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     from bot.severity import Severity
     from bot.tokens import default_counter
 
-    settings = Settings.from_env(env)
+    diff, settings = _read_diff(args, stdin, Settings.from_env(env), err)
     try:
-        files = parse_diff(_read_diff(args, stdin))
+        files = parse_diff(diff)
     except DiffError as exc:
         raise UsageError(str(exc)) from None
     counter, prompts = default_counter(), load_prompts()

@@ -25,8 +25,14 @@ def default_base(cwd: Path) -> str:
     raise UsageError("no base branch found (tried origin/HEAD, main, master); pass --base REF")
 
 
-def branch_diff(cwd: Path, base: str | None) -> bytes:
-    """Return the committed changes of HEAD since its merge base with `base`, as diff bytes."""
+def file_at(cwd: Path, ref: str, path: str) -> bytes | None:
+    """Return a file's bytes at a ref, or None when it is not there."""
+    done = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=cwd, capture_output=True, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+def branch_diff(cwd: Path, base: str | None) -> tuple[bytes, str]:
+    """Return the committed changes of HEAD since its merge base with `base`, and that base ref."""
     if _git("rev-parse", "--git-dir", cwd=cwd) is None:
         raise UsageError(f"{cwd} is not a git repository; use --diff-file to review a diff")
     ref = base or default_base(cwd)
@@ -39,4 +45,4 @@ def branch_diff(cwd: Path, base: str | None) -> bytes:
                           cwd=cwd, capture_output=True, check=False)
     if done.returncode != 0:
         raise UsageError(f"git diff failed: {done.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
-    return done.stdout
+    return done.stdout, ref

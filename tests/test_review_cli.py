@@ -202,16 +202,25 @@ def test_reviews_the_current_branch_against_its_base(tmp_path: Path, mistral: Mi
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "init", "-q", "-b", "main", str(tmp_path)], check=True)
     (tmp_path / "app.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / ".github").mkdir()
+    config = tmp_path / ".github" / "mistral-review.toml"
+    config.write_text('max_comments = 5\ncolour = "blue"\n')
     subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-qm", "base"], cwd=tmp_path, check=True)
     subprocess.run([*git, "checkout", "-qb", "feature"], cwd=tmp_path, check=True)
     (tmp_path / "app.py").write_text("def add(a, b):\n    return a - b\n")
+    config.write_text('max_comments = 0\n')  # the branch tries to silence the review: the base's file wins
     (tmp_path / "uncommitted.py").write_text("x = 1\n")
     subprocess.run([*git, "commit", "-qam", "change"], cwd=tmp_path, check=True)
-    mistral.responder = first_added()
+    def on_app(body: dict[str, Any], attempt: int) -> Reply:
+        path, line, text = next(a for a in added_lines(body) if a[0] == "app.py")
+        return Reply(json.dumps({"comments": [comment(path, line, text)]}))
+
+    mistral.responder = on_app
     done = _cli("review", "--format", "json", env=_env(mistral), cwd=str(tmp_path))
     assert done.returncode == 0, done.stderr
     (posted,) = json.loads(done.stdout)["comments"]
     assert (posted["path"], posted["line"]) == ("app.py", 2)
+    assert "unknown key 'colour'" in done.stderr and "At most 5 comments" in mistral.user_messages()[0]
     missing = _cli("review", "--base", "nope", env=_env(mistral), cwd=str(tmp_path))
     assert missing.returncode == 2 and "base ref 'nope' not found" in missing.stderr
