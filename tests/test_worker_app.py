@@ -56,3 +56,28 @@ def test_jobs_of_an_installation_share_one_token_and_post_as_the_app(tmp_path: P
         used = {value.split()[-1][:4] for value in auth}
         assert used == {"ghs_"}  # repository calls use the installation token, never the JWT
         assert gh.schema_errors == [] and gh.crashes == []
+
+
+def test_the_pr_marker_follows_the_ledger_when_the_ledger_knows_more(tmp_path: Path) -> None:
+    from bot.records import ReviewRow
+
+    with GitHubDouble() as gh, MistralDouble() as mistral:
+        gh.add_repo(REPO)
+        mistral.responder = first_added()
+        env = {"GITHUB_TOKEN": "ghp_test", "GITHUB_API_URL": gh.url, "MISTRAL_API_KEY": "test-key",
+               "MISTRAL_SERVER_URL": mistral.url, "MISTRAL_REVIEW_DATA_DIR": str(tmp_path),
+               "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S": "0"}
+        ledger = Ledger.for_data_dir(tmp_path)
+        ledger.migrate()
+        # A run the PR's marker never heard of (its summary edit was lost) is in the ledger.
+        ledger.record_review(ReviewRow(REPO, 5, "u", "0" * 40, 10, 100_000, 20_000, 0.027, False, 1.0, 2.0,
+                                       "reviewed"))
+        gh.add_pull(REPO, 5, base_sha=BASE_SHA, head_sha="05" * 20, files=diff_files("tiny-one-line-fix.diff"))
+        job = ledger.accept(NewJob("d5", "pull_request", REPO, 5, "05" * 20, None), now=1.0)
+        assert job.job_id
+        Worker(ServerSettings.from_env(env), Settings.from_env(env), ledger=ledger).handle(job.job_id)
+        (summary,) = gh.issue_comments(REPO, 5)
+        marker = summary["body"].split("mistral-review:summary ", 1)[1]
+        cost = float(marker.split('"cost_usd":', 1)[1].split(",", 1)[0])
+        _, _, ledger_total = ledger.pr_totals(REPO, 5)
+        assert cost > 0.027 and cost == round(ledger_total, 6)
