@@ -8,7 +8,6 @@ own retries are off, so only one layer retries); everything else becomes GitHubE
 from __future__ import annotations
 
 import base64
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,8 +17,8 @@ import requests
 from github import Auth, Github, GithubException, GithubIntegration
 from github.PullRequest import PullRequest
 from github.Repository import Repository
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
+from bot.backoff import RetryPolicy, retrying
 from bot.errors import AnchorRejected, ReviewError, UsageError
 from bot.pull import Comparison, PostedComment, PostedReview, PullInfo
 from bot.summary import run_id_in
@@ -65,14 +64,16 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (requests.ConnectionError, requests.Timeout))
 
 
-def _wait_seconds(exc: BaseException | None, attempt: int, cap: float, now: float) -> float:
-    if isinstance(exc, GithubException):
-        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-        if headers.get("retry-after", "").isdigit():
-            return min(float(headers["retry-after"]), cap)
-        if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
-            return min(max(0.0, float(headers["x-ratelimit-reset"]) - now), cap)
-    return min(cap, random.uniform(0, 2.0 ** (attempt - 1)))
+def _hint(exc: BaseException | None) -> float | None:
+    """Return GitHub's own word on how long to wait: Retry-After, or the rate limit's reset time."""
+    if not isinstance(exc, GithubException):
+        return None
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    if headers.get("retry-after", "").isdigit():
+        return float(headers["retry-after"])
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
+        return float(headers["x-ratelimit-reset"]) - time.time()
+    return None
 
 
 class GitHubClient:
@@ -87,18 +88,12 @@ class GitHubClient:
                           lazy=True, per_page=100, timeout=30, seconds_between_requests=0,
                           seconds_between_writes=write_interval_s)
         self._identity = identity
-        self._attempts, self._max_wait, self._total, self._sleep = attempts, max_wait_s, total_s, sleep
+        self._policy, self._sleep = RetryPolicy(attempts, max_wait_s, total_s), sleep
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one GitHub request with retries; raise GitHubError with what was being done."""
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._total),
-            wait=lambda s: _wait_seconds(_exception(s), s.attempt_number, self._max_wait, time.time()),
-            sleep=self._sleep, reraise=True,
-        )
         try:
-            return retrying(fn)
+            return retrying(self._policy, retryable=_retryable, hint=_hint, sleep=self._sleep)(fn)
         except GithubException as exc:
             messages = _messages(exc)
             raise GitHubError(f"GitHub refused to {what}: HTTP {exc.status} {'; '.join(messages)}".strip(),
@@ -121,10 +116,6 @@ class GitHubClient:
         """Return a handle on one pull request (no request is made yet)."""
         repository = self._gh.get_repo(repo)
         return PullRequestHandle(self, repository, repository.get_pull(number), repo)
-
-
-def _exception(state: RetryCallState) -> BaseException | None:
-    return state.outcome.exception() if state.outcome else None
 
 
 class PullRequestHandle:

@@ -7,7 +7,6 @@ server (vLLM, Ollama) given as `server_url`.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +15,8 @@ from typing import Any, cast
 import httpx2
 from mistralai.client import Mistral
 from mistralai.client.errors import MistralError, ResponseValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
+from bot.backoff import RetryPolicy, retrying
 from bot.errors import ModelError, UsageError
 from bot.settings import Settings
 
@@ -31,16 +30,6 @@ class Completion:
     content: str
     prompt_tokens: int | None
     completion_tokens: int | None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry a failing call."""
-
-    attempts: int = 5
-    max_wait_s: float = 30.0
-    total_s: float = 180.0
-    base_wait_s: float = 1.0
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -59,18 +48,6 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
-
-
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        hinted = retry_after_seconds(exc)
-        if hinted is not None:
-            return min(hinted, policy.max_wait_s)
-        backoff = policy.base_wait_s * 2 ** (state.attempt_number - 1)
-        return min(policy.max_wait_s, random.uniform(0, backoff))  # full jitter
-
-    return wait
 
 
 def _describe(exc: BaseException) -> str:
@@ -127,17 +104,11 @@ class MistralModel:
 
     def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any]) -> Completion:
         """Ask for one reply in JSON that follows `schema`; raise ModelError when retries run out."""
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self._policy.attempts) | stop_after_delay(self._policy.total_s),
-            wait=_wait(self._policy),
-            sleep=self._sleep,
-            reraise=True,
-        )
+        retrier = retrying(self._policy, retryable=_retryable, hint=retry_after_seconds, sleep=self._sleep)
         try:
-            return retrying(self._call, system, user, max_tokens, schema)
+            return retrier(self._call, system, user, max_tokens, schema)
         except (MistralError, httpx2.HTTPError) as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
+            attempts = retrier.statistics.get("attempt_number", 1)
             status = exc.status_code if isinstance(exc, MistralError) else None
             raise ModelError(f"model call failed after {attempts} attempt(s): {_describe(exc)}",
                              status=status, attempts=attempts) from None

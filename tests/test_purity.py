@@ -10,7 +10,7 @@ import pytest
 BOT = Path(__file__).parent.parent / "bot"
 PURE = ["batching", "classify", "diff", "errors", "incremental", "masking", "pr_flow", "prompting", "pull",
         "render", "reply", "report", "review", "settings", "severity", "spend", "summary", "tokens", "webhook",
-        "records", "spend_report", "dashboard"]
+        "records", "spend_report", "dashboard", "backoff"]
 FORBIDDEN = {"github", "mistralai", "httpx", "httpx2", "requests", "flask", "socket", "subprocess", "urllib",
              "http", "os", "huey", "sqlalchemy", "redis"}
 # Each adapter is the only module that imports its library.

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from bot.backoff import RetryPolicy
 from bot.cli import main
 from bot.errors import ModelError
-from bot.mistral_client import MistralModel, RetryPolicy
+from bot.mistral_client import MistralModel
 from tests.conftest import FIXTURES
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.modelreplies import added_lines, comment, first_added
