@@ -146,7 +146,7 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
             out.write((json.dumps(outcome_json(ready), indent=2) if args.format == "json" else outcome_text(ready)) + "\n")
             return EXIT_OK
         plan = plan_review(ready.files, ready.settings, counter=counter, prompts=prompts,
-                           budget_left_usd=ready.settings.budget_usd - ready.marker.cost_usd,
+                           budget_left_usd=ready.budget_left_usd,
                            already_skipped=ready.listed_skips)
         price = ready.settings.price
         out.write((json.dumps(plan_json(plan, price), indent=2) if args.format == "json" else plan_text(plan, price)) + "\n")

@@ -28,10 +28,9 @@ from bot.summary import (
     Overview,
     SummaryView,
     comment_body,
-    fingerprint,
     fingerprints_in,
-    line_key,
     parse_marker,
+    prints_of,
     review_body,
     summary_body,
 )
@@ -208,6 +207,11 @@ class Prepared:
     since: str | None
     listed_skips: list[Skipped]
 
+    @property
+    def budget_left_usd(self) -> float:
+        """Return what the PR's budget still allows."""
+        return self.settings.budget_usd - self.marker.cost_usd
+
 
 def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Request) -> Prepared | Outcome:
     """Read the PR, its settings, its marker and the files in scope; an Outcome when there is nothing to do."""
@@ -262,7 +266,7 @@ def review_pull(
     if isinstance(ready, Outcome):
         return ready
     info, settings, notes, summary, marker = ready.info, ready.settings, ready.notes, ready.summary, ready.marker
-    left = settings.budget_usd - marker.cost_usd
+    left = ready.budget_left_usd
     cheapest = worst_case(1_000, settings.output_tokens, settings.price)
     if left < cheapest:
         view = SummaryView(settings.budget_usd, notes=notes, exhausted=True)
@@ -274,8 +278,7 @@ def review_pull(
     result = run_review(plan, model_for(settings), settings, counter=counter, prompts=prompts,
                         budget_left_usd=left, gates=request.gates) if plan.batches else ReviewResult(plan, (), (), Usage(), ())
     known = fingerprints_in(c.body for c in pr.review_comments() if c.author == identity) | set(marker.fingerprints)
-    fresh = [c for c in result.comments
-             if fingerprint(c.path, c.quote, c.body) not in known and line_key(c.path, c.quote) not in known]
+    fresh = [c for c in result.comments if not known.intersection(prints_of(c))]
     overview = Overview(info.head_sha, len({p for b in plan.batches for p in b.paths}), ready.since,
                         tuple(result.skipped), (), len(result.failed), request.run_id)
     posted: list[Comment] = []
@@ -284,7 +287,7 @@ def review_pull(
     if fresh:
         review, unplaced = post_review(pr, info.head_sha, fresh, overview)
         posted, url = [c for c in fresh if c not in unplaced], review.html_url
-    new_prints = [p for c in fresh for p in (fingerprint(c.path, c.quote, c.body), line_key(c.path, c.quote))]
+    new_prints = [p for c in fresh for p in prints_of(c)]
     reviewed_head = marker.head if result.failed else info.head_sha  # failed batches are retried next run
     new_marker = Marker(reviewed_head, marker.reviews + (1 if fresh else 0),
                         marker.prompt_tokens + result.usage.prompt_tokens,

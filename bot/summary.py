@@ -83,9 +83,9 @@ def fingerprint(path: str, quote: str, body: str) -> str:
     return digest[:16]
 
 
-def line_key(path: str, quote: str) -> str:
-    """Return a key for "a bot comment already sits on this line of code", wherever the line moved."""
-    return fingerprint(path, quote, "")
+def prints_of(comment: Comment) -> tuple[str, str]:
+    """Return a comment's two fingerprints: the finding on its line, and "the bot already spoke on this line"."""
+    return fingerprint(comment.path, comment.quote, comment.body), fingerprint(comment.path, comment.quote, "")
 
 
 def fingerprints_in(bodies: Iterable[str]) -> set[str]:
@@ -99,8 +99,7 @@ def comment_body(comment: Comment) -> str:
     if comment.suggestion is not None:
         fence = "````" if "```" in comment.suggestion else "```"
         parts.append(f"{fence}suggestion\n{comment.suggestion}\n{fence}")
-    parts.append(f"<!-- mistral-review:fp {fingerprint(comment.path, comment.quote, comment.body)} -->"
-                 f"<!-- mistral-review:fp {line_key(comment.path, comment.quote)} -->")
+    parts.append("".join(f"<!-- mistral-review:fp {p} -->" for p in prints_of(comment)))
     return "\n\n".join(parts)
 
 
