@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -82,6 +82,11 @@ def _read_diff(args: argparse.Namespace, stdin: Any, settings: Settings, err: Te
     return diff, settings
 
 
+def _emit(out: TextIO, fmt: str, as_json: Callable[[], Any], as_text: Callable[[], str]) -> None:
+    """Print a result as indented JSON or as text for people."""
+    out.write((json.dumps(as_json(), indent=2) if fmt == "json" else as_text()) + "\n")
+
+
 def _progress(done: int, total: int, stream: TextIO) -> None:
     stream.write(f"\rreviewing: {done}/{total} batch(es) done")
     if done == total:
@@ -106,14 +111,13 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     counter, prompts = default_counter(), load_prompts()
     plan = plan_review(files, settings, counter=counter, prompts=prompts, budget_left_usd=settings.budget_usd)
     if args.dry_run:
-        out.write((json.dumps(plan_json(plan, settings.price), indent=2) if args.format == "json"
-                   else plan_text(plan, settings.price)) + "\n")
+        _emit(out, args.format, lambda: plan_json(plan, settings.price), lambda: plan_text(plan, settings.price))
         return EXIT_OK
     from bot.mistral_client import model_from_settings
 
     result = run_review(plan, model_from_settings(settings), settings, counter=counter, prompts=prompts,
                         budget_left_usd=settings.budget_usd, on_progress=lambda d, t: _progress(d, t, err))
-    out.write((json.dumps(result_json(result), indent=2) if args.format == "json" else result_text(result)) + "\n")
+    _emit(out, args.format, lambda: result_json(result), lambda: result_text(result))
     if args.fail_on and any(c.severity.at_least(Severity(args.fail_on)) for c in result.comments):
         return EXIT_FAIL_ON
     return EXIT_PARTIAL if result.failed else EXIT_OK
@@ -143,17 +147,17 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     if args.dry_run:
         ready = prepare(pr, identity=client.identity(), base_settings=settings, request=request)
         if isinstance(ready, Outcome):
-            out.write((json.dumps(outcome_json(ready), indent=2) if args.format == "json" else outcome_text(ready)) + "\n")
+            _emit(out, args.format, lambda: outcome_json(ready), lambda: outcome_text(ready))
             return EXIT_OK
         plan = plan_review(ready.files, ready.settings, counter=counter, prompts=prompts,
                            budget_left_usd=ready.budget_left_usd,
                            already_skipped=ready.listed_skips)
         price = ready.settings.price
-        out.write((json.dumps(plan_json(plan, price), indent=2) if args.format == "json" else plan_text(plan, price)) + "\n")
+        _emit(out, args.format, lambda: plan_json(plan, price), lambda: plan_text(plan, price))
         return EXIT_OK
     outcome = review_pull(pr, identity=client.identity(), base_settings=settings, model_for=model_from_settings,
                           counter=counter, prompts=prompts, request=request)
-    out.write((json.dumps(outcome_json(outcome), indent=2) if args.format == "json" else outcome_text(outcome)) + "\n")
+    _emit(out, args.format, lambda: outcome_json(outcome), lambda: outcome_text(outcome))
     return EXIT_PARTIAL if outcome.failed_batches else EXIT_OK
 
 
