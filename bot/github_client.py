@@ -280,8 +280,10 @@ class AppClients:
     """Clients for a GitHub App's installations: JWT, then installation tokens that PyGithub
     caches and renews shortly before they expire; one client per installation."""
 
-    def __init__(self, *, app_id: int, private_key: str, base_url: str = "https://api.github.com") -> None:
+    def __init__(self, *, app_id: int, private_key: str, base_url: str = "https://api.github.com",
+                 write_interval_s: float = 1.0) -> None:
         self._auth = Auth.AppAuth(app_id, private_key)
+        self._write_interval_s = write_interval_s
         self._base_url = base_url.rstrip("/")
         self._clients: dict[int, GitHubClient] = {}
         self._identity: str | None = None
@@ -302,5 +304,5 @@ class AppClients:
             if installation_id not in self._clients:
                 self._clients[installation_id] = GitHubClient(
                     auth=self._auth.get_installation_auth(installation_id), base_url=self._base_url,
-                    identity=self.identity())
+                    identity=self.identity(), write_interval_s=self._write_interval_s)
             return self._clients[installation_id]

@@ -88,7 +88,8 @@ class Worker:
         self.settings, self.review_settings, self.ledger, self.clock = settings, review_settings, ledger, clock
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._apps = (AppClients(app_id=settings.app_id, private_key=settings.app_private_key or "",
-                                 base_url=settings.github_api_url) if settings.app_id else None)
+                                 base_url=settings.github_api_url, write_interval_s=settings.github_write_interval_s)
+                      if settings.app_id else None)
         self._token_client: GitHubClient | None = None
 
     def _client(self, job: Job) -> GitHubClient:
