@@ -23,12 +23,11 @@ class Limits:
 
     request_tokens: int = 24_000
     output_tokens: int = 4_000
-    margin_tokens: int = 0  # 0: 2% of the request budget
 
     @property
     def margin(self) -> int:
         """Return the safety margin kept free for tokenizer differences."""
-        return self.margin_tokens or max(64, self.request_tokens // 50)
+        return max(64, self.request_tokens // 50)  # 2%
 
     @property
     def input_tokens(self) -> int:
@@ -192,17 +191,15 @@ def plan_batches(
     request: Request,
     limits: Limits,
     ignore: Sequence[str],
-    secret_files: Sequence[str] | None = None,
     affordable: Callable[[Sequence[Batch]], bool] | None = None,
     already_skipped: Sequence[Skipped] = (),
 ) -> Plan:
     """Plan the batches for a set of file diffs; whatever is not sent is listed with its reason."""
-    kwargs = {"secret_files": secret_files} if secret_files is not None else {}
     skipped = list(already_skipped)
     reviewable: list[FileDiff] = []
     masked = 0
     for file in files:
-        reason = skip_reason(file, ignore=ignore, **kwargs)
+        reason = skip_reason(file, ignore=ignore)
         if reason is not None:
             skipped.append(Skipped(file.path, reason, file.changed_count))
             continue
