@@ -170,7 +170,7 @@ class Request:
     exact: Callable[[str], int]
 
 
-def _pack(parts: list[Part], room: int, request: Request, limit: int, count: Callable[[str], int]) -> list[Batch]:
+def _pack(parts: list[Part], room: int, request: Request, limit: int) -> list[Batch]:
     batches: list[Batch] = []
     for group in _first_fit_decreasing(parts, room):
         merged = _merge_by_file(group)
@@ -178,7 +178,7 @@ def _pack(parts: list[Part], room: int, request: Request, limit: int, count: Cal
         exact = request.exact(text)
         if exact > limit and len(group) > 1:
             # Token counts of pieces do not always add up to the count of the whole text.
-            batches.extend(_pack(group, room - (exact - limit), request, limit, count))
+            batches.extend(_pack(group, room - (exact - limit), request, limit))
             continue
         batches.append(Batch(0, merged, text, exact))
     return batches
@@ -227,7 +227,7 @@ def _select(
     parts_by_file = [_parts_of(f, room, counter.text) for f in files]
 
     def pack(n: int) -> list[Batch]:
-        return _pack([p for parts in parts_by_file[:n] for p in parts], room, request, limit, counter.text)
+        return _pack([p for parts in parts_by_file[:n] for p in parts], room, request, limit)
 
     batches = pack(len(files))
     if affordable is None or affordable(batches):
