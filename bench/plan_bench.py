@@ -16,12 +16,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.diff import parse_diff  # noqa: E402
-from bot.prompting import load_prompts  # noqa: E402
-from bot.report import max_cost  # noqa: E402
-from bot.review import build_request, plan_review  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.tokens import default_counter  # noqa: E402
+from bot.core.diff import parse_diff  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
+from bot.llm.tokens import default_counter  # noqa: E402
+from bot.review.engine import build_shape, plan_review  # noqa: E402
+from bot.review.prompting import load_prompts  # noqa: E402
+from bot.review.report import max_cost  # noqa: E402
 
 DIFFS = ROOT / "tests" / "fixtures" / "diffs"
 CASES = [("medium-multi-file.diff", None), ("huge-commit-vendoring.diff", ())]  # () = vendored globs off
@@ -48,7 +48,7 @@ def measure(name: str, ignore: tuple[str, ...] | None) -> dict[str, object]:
     sent = {p for b in plan.batches for p in b.paths}
     # Tekken tokens of the raw changed hunks (as git printed them) of the files that were sent
     raw_hunks = sum(counter.text("".join(_hunk_lines(f))) for f in files if f.path in sent)
-    overhead = build_request(prompts, counter, settings).overhead
+    overhead = build_shape(prompts, counter, settings).overhead
     room = settings.limits.input_tokens - overhead
     diff_tokens = plan.input_tokens - overhead * len(plan.batches)
     plan_s = _median_seconds(lambda: plan_review(parse_diff(raw), settings, counter=counter, prompts=prompts))

@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.webhook import sign  # noqa: E402
+from bot.hosts.github.events import sign  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "webhooks" / "pull_request.opened.json"
 SECRET, HOST = "bench-webhook-secret", "127.0.0.1"

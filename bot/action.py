@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.errors import ReviewError, UsageError
-from bot.pr_flow import Outcome, Request
-from bot.pull import WRITE_PERMISSIONS
-from bot.settings import ConfigError, Settings
-from bot.severity import Severity, severity_counts
+from bot.core.errors import ReviewError, UsageError
+from bot.core.settings import ConfigError, Settings
+from bot.core.severity import Severity, severity_counts
+from bot.review.ports import WRITE_PERMISSIONS
+from bot.review.pull_flow import Outcome, ReviewRequest
 
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 # Inputs that map one to one onto settings (action.yml declares each).
@@ -96,11 +96,11 @@ def _target(event: str, payload: dict[str, Any]) -> tuple[int, bool, str | None]
 
 def run(env: Mapping[str, str], out: TextIO) -> int:
     """Handle one Actions event; return the exit code."""
-    from bot.github_client import client_from_env
-    from bot.mistral_client import model_from_settings
-    from bot.pr_flow import review_pull
-    from bot.prompting import load_prompts
-    from bot.tokens import default_counter
+    from bot.hosts.github.client import client_from_env
+    from bot.llm.mistral import model_from_settings
+    from bot.llm.tokens import default_counter
+    from bot.review.prompting import load_prompts
+    from bot.review.pull_flow import review_pull
 
     event = env.get("GITHUB_EVENT_NAME", "")
     try:
@@ -141,7 +141,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
             return 0
         pr.react(comment_id, "eyes")
     drafts = read_input(env, "review_drafts").lower() in ("true", "1", "yes")
-    request = Request(force=force, review_drafts=drafts, run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8],
+    request = ReviewRequest(force=force, review_drafts=drafts, run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8],
                       overrides=overrides)
     outcome = review_pull(pr, identity=client.identity(), base_settings=settings, model_for=model_from_settings,
                           counter=default_counter(), prompts=load_prompts(), request=request)

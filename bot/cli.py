@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.diff import DiffError, parse_diff
-from bot.errors import ReviewError, UsageError
-from bot.settings import ConfigError, Settings
+from bot.core.diff import DiffError, parse_diff
+from bot.core.errors import ReviewError, UsageError
+from bot.core.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -69,9 +69,9 @@ def _read_diff(args: argparse.Namespace, stdin: Any, settings: Settings, err: Te
             return Path(args.diff_file).read_bytes(), settings
         except OSError as exc:
             raise UsageError(f"cannot read {args.diff_file}: {exc.strerror}") from None
-    from bot.diff import decode
-    from bot.gitlocal import branch_diff, file_at
-    from bot.settings import REPO_CONFIG_PATH, parse_repo_config
+    from bot.core.diff import decode
+    from bot.core.settings import REPO_CONFIG_PATH, parse_repo_config
+    from bot.hosts.localgit import branch_diff, file_at
 
     diff, base = branch_diff(Path.cwd(), args.base)
     config = file_at(Path.cwd(), base, REPO_CONFIG_PATH)
@@ -97,11 +97,11 @@ def _progress(done: int, total: int, stream: TextIO) -> None:
 def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO,
                        stdin: Any) -> int:
     """Review a local diff and print the comments; return the exit code."""
-    from bot.prompting import load_prompts
-    from bot.report import plan_json, plan_text, result_json, result_text
-    from bot.review import plan_review, run_review
-    from bot.severity import Severity
-    from bot.tokens import default_counter
+    from bot.core.severity import Severity
+    from bot.llm.tokens import default_counter
+    from bot.review.engine import plan_review, run_review
+    from bot.review.prompting import load_prompts
+    from bot.review.report import plan_json, plan_text, result_json, result_text
 
     diff, settings = _read_diff(args, stdin, Settings.from_env(env), err)
     try:
@@ -113,7 +113,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     if args.dry_run:
         _emit(out, args.format, lambda: plan_json(plan, settings.price), lambda: plan_text(plan, settings.price))
         return EXIT_OK
-    from bot.mistral_client import model_from_settings
+    from bot.llm.mistral import model_from_settings
 
     result = run_review(plan, model_from_settings(settings), settings, counter=counter, prompts=prompts,
                         budget_left_usd=settings.budget_usd, on_progress=lambda d, t: _progress(d, t, err))
@@ -128,13 +128,13 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     import re
     import uuid
 
-    from bot.github_client import client_from_env
-    from bot.mistral_client import model_from_settings
-    from bot.pr_flow import Outcome, Request, prepare, review_pull
-    from bot.prompting import load_prompts
-    from bot.report import outcome_json, outcome_text, plan_json, plan_text
-    from bot.review import plan_review
-    from bot.tokens import default_counter
+    from bot.hosts.github.client import client_from_env
+    from bot.llm.mistral import model_from_settings
+    from bot.llm.tokens import default_counter
+    from bot.review.engine import plan_review
+    from bot.review.prompting import load_prompts
+    from bot.review.pull_flow import Outcome, ReviewRequest, prepare, review_pull
+    from bot.review.report import outcome_json, outcome_text, plan_json, plan_text
 
     match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", args.target)
     if not match:
@@ -142,7 +142,7 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     client = client_from_env(env)
     pr = client.pull(match[1], int(match[2]))
     settings = Settings.from_env(env)
-    request = Request(run_id=uuid.uuid4().hex[:12])
+    request = ReviewRequest(run_id=uuid.uuid4().hex[:12])
     counter, prompts = default_counter(), load_prompts()
     if args.dry_run:
         ready = prepare(pr, identity=client.identity(), base_settings=settings, request=request)
@@ -165,9 +165,9 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     """Print totals per repo and per PR from the ledger."""
     import re
 
-    from bot.ledger import Ledger
-    from bot.server_settings import ServerSettings
-    from bot.spend_report import build_report, report_csv, report_json, report_text
+    from bot.server.ledger import Ledger
+    from bot.server.settings import ServerSettings
+    from bot.server.spend_report import build_report, report_csv, report_json, report_text
 
     if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
         raise UsageError(f"--month must be YYYY-MM, not {args.month!r}")
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "pr":
             return run_pr_command(args, env, out)
         if args.command == "serve":
-            from bot.serve import serve
+            from bot.server.serve import serve
 
             return serve(env, host=args.host, port=args.port, workers=args.workers, no_worker=args.no_worker,
                          dev=args.dev, insecure_no_signature=args.insecure_no_signature,
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "spend":
             return run_spend_command(args, env, out)
         if args.command == "worker":
-            from bot.serve import worker
+            from bot.server.serve import worker
 
             return worker(env, threads=args.threads)
         if args.command == "action":

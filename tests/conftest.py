@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.prompting import Prompts, load_prompts
-from bot.tokens import TekkenCounter, default_counter
+from bot.llm.tokens import TekkenCounter, default_counter
+from bot.review.prompting import Prompts, load_prompts
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DIFFS = sorted((FIXTURES / "diffs").glob("*.diff"))

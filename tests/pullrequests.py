@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import main
-from bot.github_client import client_from_env
-from bot.mistral_client import model_from_settings
-from bot.pr_flow import Outcome, Request, review_pull
-from bot.prompting import load_prompts
-from bot.settings import Settings
-from bot.tokens import default_counter
+from bot.core.settings import Settings
+from bot.hosts.github.client import client_from_env
+from bot.llm.mistral import model_from_settings
+from bot.llm.tokens import default_counter
+from bot.review.prompting import load_prompts
+from bot.review.pull_flow import Outcome, ReviewRequest, review_pull
 from tests.conftest import FIXTURES
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble
@@ -87,4 +87,4 @@ def rereview(gh: GitHubDouble, mistral: MistralDouble, number: int = 7) -> Outco
     client = client_from_env(env)
     return review_pull(client.pull(REPO, number), identity=client.identity(), base_settings=Settings.from_env(env),
                        model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
-                       request=Request(force=True, run_id="rereview"))
+                       request=ReviewRequest(force=True, run_id="rereview"))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.webhook import sign
+from bot.hosts.github.events import sign
 
 ROOT = Path(__file__).parent.parent
 SECRET = "webhook-secret-for-tests"

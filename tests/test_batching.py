@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.batching import Limits, Plan
-from bot.classify import DEFAULT_IGNORE, SkipReason
-from bot.diff import parse_diff
-from bot.prompting import Prompts
-from bot.review import build_request, plan_review
-from bot.settings import Settings
-from bot.tokens import TekkenCounter
+from bot.core.batching import Limits, Plan
+from bot.core.classify import DEFAULT_IGNORE, SkipReason
+from bot.core.diff import parse_diff
+from bot.core.settings import Settings
+from bot.llm.tokens import TekkenCounter
+from bot.review.engine import build_shape, plan_review
+from bot.review.prompting import Prompts
 from tests.conftest import DIFFS, diff_bytes
 
 
@@ -20,10 +20,10 @@ def _plan(name: str, counter: TekkenCounter, prompts: Prompts, **values: object)
 
 
 def _reviewable_changed(name: str, ignore: tuple[str, ...]) -> set[tuple[str, str, int]]:
-    from bot.classify import skip_reason
+    from bot.core.classify import file_skip_reason
 
     return {(f.path, ln.side.value, ln.line) for f in parse_diff(diff_bytes(name))
-            if skip_reason(f, ignore=ignore) is None for h in f.hunks for ln in h.lines if ln.changed}
+            if file_skip_reason(f, ignore=ignore) is None for h in f.hunks for ln in h.lines if ln.changed}
 
 
 @pytest.mark.parametrize("request_tokens", [24_000, 8_000])
@@ -33,7 +33,7 @@ def test_every_changed_line_is_covered_and_every_batch_fits(path, request_tokens
     plan = _plan(path.name, counter, prompts, request_tokens=request_tokens, ignore=ignore)
     limits = Limits(request_tokens, 4_000)
     settings = Settings().with_values({"request_tokens": request_tokens})
-    request = build_request(prompts, counter, settings)
+    request = build_shape(prompts, counter, settings)
     covered: set[tuple[str, str, int]] = set()
     for batch in plan.batches:
         exact = request.exact(batch.diff_text)

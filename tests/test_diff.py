@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.diff import DiffError, FileStatus, LineKind, Side, parse_diff, parse_github_file
+from bot.core.diff import DiffError, FileStatus, LineKind, Side, parse_diff, parse_github_file
 from tests.conftest import DIFFS, diff_bytes
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.ledger import MIGRATIONS, AcceptResult, Job, Ledger, NewJob, ReviewRow
+from bot.server.ledger import MIGRATIONS, AcceptResult, Job, Ledger, NewJob, ReviewRow
 
 PG_ENV = "MISTRAL_REVIEW_TEST_DATABASE_URL"
 MONTH = "2025-01"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.classify import SkipReason, skip_reason
-from bot.diff import parse_diff
-from bot.masking import MASK, mask_file, mask_line
+from bot.core.classify import SkipReason, file_skip_reason
+from bot.core.diff import parse_diff
+from bot.core.masking import MASK, mask_file, mask_line
 
 KEY_DIFF = """diff --git a/deploy/config.py b/deploy/config.py
 index 1111111..2222222 100644
@@ -40,4 +40,4 @@ def test_ordinary_code_is_left_alone() -> None:
 
 def test_secret_files_are_skipped_before_anything_else() -> None:
     (file,) = parse_diff(KEY_DIFF.replace("deploy/config.py", "deploy/.env"))
-    assert skip_reason(file, ignore=()) is SkipReason.SECRET_FILE
+    assert file_skip_reason(file, ignore=()) is SkipReason.SECRET_FILE

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from bot.batching import Plan
-from bot.diff import Side, parse_diff
-from bot.prompting import Prompts
-from bot.reply import finalise, neutralise_mentions, parse_reply
-from bot.review import plan_review
-from bot.settings import Settings
-from bot.severity import Severity
-from bot.tokens import TekkenCounter
+from bot.core.batching import Plan
+from bot.core.diff import Side, parse_diff
+from bot.core.reply import finalise, neutralise_mentions, parse_reply
+from bot.core.settings import Settings
+from bot.core.severity import Severity
+from bot.llm.tokens import TekkenCounter
+from bot.review.engine import plan_review
+from bot.review.prompting import Prompts
 from tests.conftest import diff_bytes
 
 PATH = "src/requests/utils.py"

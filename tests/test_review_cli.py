@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.backoff import RetryPolicy
 from bot.cli import main
-from bot.errors import ModelError
-from bot.mistral_client import MistralModel
+from bot.core.errors import ModelError
+from bot.llm.mistral import MistralModel
+from bot.retry import RetryPolicy
 from tests.conftest import FIXTURES
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.modelreplies import added_lines, comment, first_added
@@ -105,7 +105,7 @@ def test_comments_outside_the_batch_are_dropped_and_an_off_by_two_quote_is_reanc
 
 
 def _added_line_number(path: str) -> int:
-    from bot.diff import parse_diff
+    from bot.core.diff import parse_diff
 
     (file,) = parse_diff(Path(path).read_bytes())
     return next(ln.line for h in file.hunks for ln in h.lines if ln.kind.value == "+")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.ledger import Ledger
+from bot.server.ledger import Ledger
 from tests.conftest import FIXTURES
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.ledger import Ledger, NewJob
-from bot.server_settings import ServerSettings
-from bot.settings import Settings
-from bot.worker import Worker
+from bot.core.settings import Settings
+from bot.server.ledger import Ledger, NewJob
+from bot.server.settings import ServerSettings
+from bot.server.worker import Worker
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.modelreplies import first_added

@@ -7,10 +7,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.ledger import Ledger, NewJob
-from bot.server_settings import ServerSettings
-from bot.settings import Settings
-from bot.worker import Worker
+from bot.core.settings import Settings
+from bot.server.ledger import Ledger, NewJob
+from bot.server.settings import ServerSettings
+from bot.server.worker import Worker
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble
 from tests.modelreplies import first_added
@@ -59,7 +59,7 @@ def test_jobs_of_an_installation_share_one_token_and_post_as_the_app(tmp_path: P
 
 
 def test_the_pr_marker_follows_the_ledger_when_the_ledger_knows_more(tmp_path: Path) -> None:
-    from bot.records import ReviewRow
+    from bot.server.records import ReviewRow
 
     with GitHubDouble() as gh, MistralDouble() as mistral:
         gh.add_repo(REPO)

@@ -1,0 +1,226 @@
+"""Validate the model's reply and anchor each comment on a commentable line of its batch.
+
+Pure. The reply is untrusted: anything that does not land on a line of the batch's
+diff is dropped with a reason, and a bad reply costs that batch's comments only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.core.batching import Batch
+from bot.core.diff import DiffLine, LineKind, Side
+from bot.core.masking import MASK
+from bot.core.severity import Severity
+
+REANCHOR_DISTANCE = 5
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A finding anchored on a line of the PR's diff."""
+
+    path: str
+    line: int
+    side: Side
+    severity: Severity
+    body: str
+    quote: str
+    start_line: int | None = None
+    suggestion: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the comment as the JSON the CLI prints."""
+        out: dict[str, Any] = {"path": self.path, "line": self.line, "side": self.side.value,
+                               "severity": self.severity.value, "body": self.body}
+        if self.start_line is not None:
+            out["start_line"] = self.start_line
+        if self.suggestion is not None:
+            out["suggestion"] = self.suggestion
+        return out
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A comment (or a whole reply) that was not kept, and why."""
+
+    reason: str
+    path: str | None = None
+    line: int | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the drop as JSON."""
+        return {k: v for k, v in {"reason": self.reason, "path": self.path, "line": self.line,
+                                  "detail": self.detail}.items() if v not in (None, "")}
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    hunk: int
+    index: int
+    line: DiffLine
+
+
+def _squash_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+class BatchIndex:
+    """The commentable lines of one batch, by path, side and number."""
+
+    def __init__(self, batch: Batch) -> None:
+        self._by_key: dict[tuple[str, Side, int], _Anchor] = {}
+        self._hunks: dict[str, list[tuple[int, Sequence[DiffLine]]]] = {}
+        number = 0
+        for file, hunks in batch.parts:
+            for hunk in hunks:
+                self._hunks.setdefault(file.path, []).append((number, hunk.lines))
+                for i, ln in enumerate(hunk.lines):
+                    anchor = _Anchor(number, i, ln)
+                    if ln.kind is not LineKind.REMOVED:
+                        self._by_key.setdefault((file.path, Side.RIGHT, ln.new_no or 0), anchor)
+                    if ln.kind is not LineKind.ADDED:
+                        self._by_key.setdefault((file.path, Side.LEFT, ln.old_no or 0), anchor)
+                number += 1
+
+    def has_path(self, path: str) -> bool:
+        """Return whether the batch holds this file."""
+        return path in self._hunks
+
+    def get(self, path: str, side: Side, line: int) -> _Anchor | None:
+        """Return the anchor of a cited line, or None when it is not in the batch."""
+        return self._by_key.get((path, side, line))
+
+    def find_quote(self, path: str, side: Side, line: int, quote: str, hunk: int | None) -> tuple[Side, int] | None:
+        """Return the anchor of the line nearest the cited one whose text is the quote."""
+        wanted = _squash_space(quote)
+        best: tuple[int, Side, int] | None = None
+        for number, lines in self._hunks.get(path, []):
+            if hunk is not None and number != hunk:
+                continue
+            for ln in lines:
+                if _squash_space(ln.text) != wanted:
+                    continue
+                own = ln.new_no if side is Side.RIGHT and ln.new_no is not None else ln.old_no
+                distance = abs((own or 0) - line)
+                if hunk is None and distance > REANCHOR_DISTANCE:
+                    continue
+                if best is None or distance < best[0]:
+                    best = (distance, ln.side, ln.line)
+        return None if best is None else (best[1], best[2])
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+_MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9][A-Za-z0-9-]*)")
+
+
+def neutralise_mentions(text: str) -> str:
+    """Stop `@user` and `@org/team` in model text from pinging anyone (a zero-width joiner after @)."""
+    return _MENTION.sub("@\u200d", text)
+
+
+def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
+    path = entry.get("path")
+    line = _as_int(entry.get("line"))
+    side_text = str(entry.get("side") or "RIGHT").upper()
+    if not isinstance(path, str) or line is None or side_text not in ("LEFT", "RIGHT"):
+        return Dropped("malformed", path if isinstance(path, str) else None, line, "path, line or side missing")
+    side = Side(side_text)
+    body = entry.get("body")
+    if not isinstance(body, str) or not body.strip():
+        return Dropped("empty_body", path, line)
+    try:
+        severity = Severity(str(entry.get("severity", "minor")).lower())
+    except ValueError:
+        return Dropped("malformed", path, line, f"unknown severity {entry.get('severity')!r}")
+    if not index.has_path(path):
+        return Dropped("path_not_in_batch", path, line)
+    quote = entry.get("quote") if isinstance(entry.get("quote"), str) else None
+    cited = index.get(path, side, line)
+    target: tuple[Side, int] | None = (side, line) if cited else None
+    if quote is not None and (cited is None or _squash_space(cited.line.text) != _squash_space(quote)):
+        target = index.find_quote(path, side, line, quote, cited.hunk if cited else None)
+        if target is None:
+            return Dropped("quote_not_found" if cited else "line_not_in_diff", path, line)
+    if target is None:
+        return Dropped("line_not_in_diff", path, line)
+    new_side, new_line = target
+    anchor = index.get(path, new_side, new_line)
+    assert anchor is not None
+    start = _as_int(entry.get("start_line"))
+    if start is not None:
+        start += new_line - line
+        if start == new_line:
+            start = None
+        elif start > new_line:
+            return Dropped("bad_range", path, line, f"start_line {start} after line {new_line}")
+        else:
+            first = index.get(path, new_side, start)
+            if first is None or first.hunk != anchor.hunk:
+                return Dropped("range_crosses_hunks", path, line)
+    suggestion = entry.get("suggestion") if isinstance(entry.get("suggestion"), str) else None
+    if suggestion is not None and new_side is Side.LEFT:
+        return Dropped("suggestion_on_left", path, line)
+    if suggestion is not None and (MASK in suggestion or (start is None and suggestion.rstrip("\n") == anchor.line.text)):
+        suggestion = None  # would write a mask into the code, or changes nothing
+    return Comment(path, new_line, new_side, severity, neutralise_mentions(body.strip()), anchor.line.text,
+                   start, suggestion.rstrip("\n") if suggestion is not None else None)
+
+
+def parse_reply(content: str | None, batch: Batch) -> tuple[list[Comment], list[Dropped]]:
+    """Parse and anchor one batch's reply; a reply that is not the expected JSON drops whole."""
+    try:
+        data = json.loads(content or "")
+    except json.JSONDecodeError as exc:
+        return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: not JSON ({exc.msg})")]
+    entries = data.get("comments") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: no comments list")]
+    index = BatchIndex(batch)
+    kept: list[Comment] = []
+    dropped: list[Dropped] = []
+    for entry in entries:
+        result = _anchor(entry, index) if isinstance(entry, dict) else Dropped("malformed", detail="not an object")
+        (kept if isinstance(result, Comment) else dropped).append(result)  # type: ignore[arg-type]
+    return kept, dropped
+
+
+def _merge(first: Comment, second: Comment) -> Comment:
+    keep, other = (first, second) if first.severity.rank <= second.severity.rank else (second, first)
+    if _squash_space(other.body) not in _squash_space(keep.body):
+        keep = replace(keep, body=f"{keep.body}\n\n{other.body}")
+    return replace(keep, suggestion=keep.suggestion or other.suggestion)
+
+
+def finalise(
+    comments: Iterable[Comment], *, max_comments: int, min_severity: Severity = Severity.NIT
+) -> tuple[list[Comment], list[Dropped]]:
+    """Merge comments on the same line, drop those below the floor, keep the most severe up to the cap."""
+    dropped: list[Dropped] = []
+    merged: dict[tuple[str, Side, int], Comment] = {}
+    for comment in comments:
+        key = (comment.path, comment.side, comment.line)
+        merged[key] = _merge(merged[key], comment) if key in merged else comment
+    for key, comment in list(merged.items()):
+        if not comment.severity.at_least(min_severity):
+            dropped.append(Dropped("below_min_severity", comment.path, comment.line, comment.severity.value))
+            del merged[key]
+    ordered = sorted(merged.values(), key=lambda c: (c.severity.rank, c.path, c.line))
+    for extra in ordered[max_comments:]:
+        dropped.append(Dropped("over_max_comments", extra.path, extra.line, extra.severity.value))
+    kept = sorted(ordered[:max_comments], key=lambda c: (c.path, c.line, c.side.value))
+    return kept, dropped

@@ -1,0 +1,188 @@
+"""Review settings: defaults, the environment, the repo's TOML file and flags, in that order of weight.
+
+Pure: the environment and the file's text are arguments, never read here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.batching import Limits
+from bot.core.classify import DEFAULT_IGNORE
+from bot.core.severity import Severity
+from bot.core.spend import Price, price_for
+
+MODEL_CONTEXT = 256_000
+REPO_CONFIG_PATH = ".github/mistral-review.toml"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes one review."""
+
+    model: str = "mistral-small-2603"
+    api_key: str | None = field(default=None, repr=False)
+    server_url: str | None = None
+    price_input: float | None = None
+    price_output: float | None = None
+    budget_usd: float = 0.50
+    max_comments: int = 15
+    min_severity: Severity = Severity.NIT
+    concurrency: int = 4
+    request_tokens: int = 24_000
+    output_tokens: int = 4_000
+    temperature: float = 0.1
+    reasoning_effort: str = "none"
+    timeout_s: float = 120.0
+    retry_attempts: int = 5
+    retry_max_wait_s: float = 30.0
+    retry_total_s: float = 180.0
+    ignore: tuple[str, ...] = DEFAULT_IGNORE
+    instructions: str = ""
+    review_bots: bool = False
+    skip_labels: tuple[str, ...] = ("no-ai-review",)
+
+    @property
+    def price(self) -> Price:
+        """Return the price per million tokens in force."""
+        return price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output)
+
+    @property
+    def limits(self) -> Limits:
+        """Return the per-request token limits."""
+        return Limits(self.request_tokens, self.output_tokens)
+
+    def with_values(self, values: Mapping[str, Any]) -> Settings:
+        """Return a copy with the given settings applied, each checked and converted."""
+        return dataclasses.replace(self, **{k: _convert(k, v) for k, v in values.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from `MISTRAL_*` variables over the defaults."""
+        values: dict[str, Any] = {
+            "api_key": env.get("MISTRAL_API_KEY") or None,
+            "server_url": (env.get("MISTRAL_SERVER_URL") or "").rstrip("/") or None,
+            "model": env.get("MISTRAL_MODEL") or None,
+        }
+        for name, key in ENV_NAMES.items():
+            if env.get(name, "") != "":
+                values[key] = env[name]
+        return cls().with_values(values)
+
+
+ENV_NAMES = {
+    "MISTRAL_REVIEW_PRICE_INPUT": "price_input",
+    "MISTRAL_REVIEW_PRICE_OUTPUT": "price_output",
+    "MISTRAL_REVIEW_BUDGET_USD": "budget_usd",
+    "MISTRAL_REVIEW_MAX_COMMENTS": "max_comments",
+    "MISTRAL_REVIEW_MIN_SEVERITY": "min_severity",
+    "MISTRAL_REVIEW_CONCURRENCY": "concurrency",
+    "MISTRAL_REVIEW_REQUEST_TOKENS": "request_tokens",
+    "MISTRAL_REVIEW_REASONING_EFFORT": "reasoning_effort",
+    "MISTRAL_REVIEW_OUTPUT_TOKENS": "output_tokens",
+    "MISTRAL_REVIEW_TIMEOUT_S": "timeout_s",
+    "MISTRAL_REVIEW_RETRY_ATTEMPTS": "retry_attempts",
+    "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "retry_max_wait_s",
+    "MISTRAL_REVIEW_RETRY_TOTAL_S": "retry_total_s",
+}
+
+# Keys a repo's `.github/mistral-review.toml` may set. Endpoint and key are the operator's, not the repo's.
+REPO_KEYS = frozenset({
+    "model", "budget_usd", "max_comments", "min_severity", "ignore", "instructions",
+    "review_bots", "skip_labels", "reasoning_effort",
+})
+
+
+def _number(key: str, value: Any, kind: type, low: float, high: float) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise ConfigError(f"{key} must be between {low:g} and {high:g}, not {value!r}")
+    return number
+
+
+def _globs(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for line in value.splitlines() for part in line.split(",")]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of strings")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if str(value).strip().lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(f"{key} must be true or false, not {value!r}")
+
+
+def _convert(key: str, value: Any) -> Any:
+    """Check one setting and convert it to its type."""
+    if key in ("price_input", "price_output"):
+        return _number(key, value, float, 0, 1000)
+    if key == "budget_usd":
+        return _number(key, value, float, 0, 10_000)
+    if key == "max_comments":
+        return _number(key, value, int, 0, 30)  # GitHub handles ~30 comments a review well
+    if key == "concurrency":
+        return _number(key, value, int, 1, 32)
+    if key == "request_tokens":
+        return _number(key, value, int, 6_000, MODEL_CONTEXT)
+    if key == "output_tokens":
+        return _number(key, value, int, 256, 64_000)
+    if key == "temperature":
+        return _number(key, value, float, 0, 1.5)
+    if key in ("timeout_s", "retry_max_wait_s", "retry_total_s"):
+        return _number(key, value, float, 0, 3600)
+    if key == "retry_attempts":
+        return _number(key, value, int, 1, 20)
+    if key == "min_severity":
+        try:
+            return Severity(str(value).strip().lower())
+        except ValueError:
+            raise ConfigError(f"min_severity must be one of {', '.join(s.value for s in Severity)}") from None
+    if key == "reasoning_effort":
+        if str(value) not in ("none", "low", "medium", "high"):
+            raise ConfigError(f"reasoning_effort must be none, low, medium or high, not {value!r}")
+        return str(value)
+    if key in ("ignore", "skip_labels"):
+        return _globs(key, value)
+    if key == "review_bots":
+        return _flag(key, value)
+    if key in ("model", "api_key", "server_url", "instructions"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string")
+        return value
+    raise ConfigError(f"unknown setting {key!r}")
+
+
+def parse_repo_config(text: str, base: Settings) -> tuple[Settings, list[str]]:
+    """Apply a repo's TOML file to settings; every problem is reported and that key keeps its value."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return base, [f"{REPO_CONFIG_PATH} is not valid TOML ({exc}); using the defaults"]
+    problems: list[str] = []
+    settings = base
+    for key, value in data.items():
+        if key not in REPO_KEYS:
+            problems.append(f"{REPO_CONFIG_PATH}: unknown key {key!r} ignored")
+            continue
+        try:
+            settings = settings.with_values({key: value})
+        except ConfigError as exc:
+            problems.append(f"{REPO_CONFIG_PATH}: {exc}; default kept")
+    return settings, problems

@@ -1,0 +1,308 @@
+"""The GitHub adapter: the only module that imports PyGithub.
+
+Reads a pull request, its files, comments and reviews; posts one review and edits the
+summary comment. Network errors and rate limits are retried with tenacity (PyGithub's
+own retries are off, so only one layer retries); everything else becomes GitHubError.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+
+from bot.core.errors import AnchorRejected, ReviewError, UsageError
+from bot.core.summary import run_id_in
+from bot.retry import RetryPolicy, retrying
+from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
+
+T = TypeVar("T")
+MAX_LISTED_FILES = 3000
+ACTIONS_BOT = "github-actions[bot]"
+
+
+class GitHubError(ReviewError):
+    """GitHub refused or failed a request; carries GitHub's status and message."""
+
+    def __init__(self, message: str, *, status: int | None = None, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = errors or []
+
+    @property
+    def bad_anchor(self) -> bool:
+        """Return whether a review was refused because a comment's line or path is not in the diff."""
+        hints = ("could not be resolved", "must be part of the diff", "pull_request_review_thread")
+        return self.status == 422 and any(h in e.lower() for e in self.errors for h in hints)
+
+
+def _messages(exc: GithubException) -> list[str]:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    found = [str(data.get("message", ""))]
+    for item in data.get("errors") or []:
+        found.append(item if isinstance(item, str) else str(item.get("message") or item))
+    return [m for m in found if m]
+
+
+def _rate_limited(exc: GithubException) -> bool:
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    text = " ".join(_messages(exc)).lower()
+    return exc.status == 429 or (exc.status == 403 and (
+        "rate limit" in text or "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"))
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, GithubException):
+        return exc.status >= 500 or _rate_limited(exc)
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout))
+
+
+def _hint(exc: BaseException | None) -> float | None:
+    """Return GitHub's own word on how long to wait: Retry-After, or the rate limit's reset time."""
+    if not isinstance(exc, GithubException):
+        return None
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    if headers.get("retry-after", "").isdigit():
+        return float(headers["retry-after"])
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
+        return float(headers["x-ratelimit-reset"]) - time.time()
+    return None
+
+
+class GitHubClient:
+    """One authenticated connection to GitHub (or GitHub Enterprise, or a test double)."""
+
+    def __init__(self, *, token: str | None = None, auth: Auth.Auth | None = None,
+                 base_url: str = "https://api.github.com", identity: str | None = None,
+                 attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0, write_interval_s: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        # GitHub asks integrations to space out writes (secondary rate limits); reads need no pause.
+        self._gh = Github(auth=auth or Auth.Token(token or ""), base_url=base_url.rstrip("/"), retry=None,
+                          lazy=True, per_page=100, timeout=30, seconds_between_requests=0,
+                          seconds_between_writes=write_interval_s)
+        self._identity = identity
+        self._policy, self._sleep = RetryPolicy(attempts, max_wait_s, total_s), sleep
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one GitHub request with retries; raise GitHubError with what was being done."""
+        try:
+            return retrying(self._policy, retryable=_retryable, hint=_hint, sleep=self._sleep)(fn)
+        except GithubException as exc:
+            messages = _messages(exc)
+            raise GitHubError(f"GitHub refused to {what}: HTTP {exc.status} {'; '.join(messages)}".strip(),
+                              status=exc.status, errors=messages) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise GitHubError(f"could not reach GitHub to {what}: {type(exc).__name__}") from None
+
+    def identity(self) -> str:
+        """Return the login the bot posts as."""
+        if self._identity is None:
+            try:
+                self._identity = self.call("read the token's user", lambda: self._gh.get_user().login)
+            except GitHubError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                self._identity = ACTIONS_BOT  # installation and Actions tokens cannot read /user
+        return self._identity
+
+    def pull(self, repo: str, number: int) -> PullRequestHandle:
+        """Return a handle on one pull request (no request is made yet)."""
+        repository = self._gh.get_repo(repo)
+        return PullRequestHandle(self, repository, repository.get_pull(number), repo)
+
+
+class PullRequestHandle:
+    """The calls the review makes on one pull request."""
+
+    def __init__(self, client: GitHubClient, repository: Repository, pr: PullRequest, repo: str) -> None:
+        self._client, self._repo, self._pr, self._repo_name = client, repository, pr, repo
+
+    def info(self) -> PullInfo:
+        """Read the pull request."""
+        raw: dict[str, Any] = self._client.call("read the pull request", lambda: self._fetch_raw())
+        head_repo = (raw.get("head") or {}).get("repo") or {}
+        return PullInfo(
+            repo=self._repo_name, number=int(raw["number"]), title=raw.get("title") or "",
+            body=raw.get("body") or "", base_ref=raw["base"]["ref"], base_sha=raw["base"]["sha"],
+            head_sha=raw["head"]["sha"], author=(raw.get("user") or {}).get("login", ""),
+            author_is_bot=(raw.get("user") or {}).get("type") == "Bot", draft=bool(raw.get("draft")),
+            state=raw.get("state", "open"), html_url=raw.get("html_url", ""),
+            labels=tuple(lb.get("name", "") for lb in raw.get("labels") or []),
+            head_repo=head_repo.get("full_name"),
+        )
+
+    def _fetch_raw(self) -> dict[str, Any]:
+        self._pr.update()
+        return dict(self._pr.raw_data)
+
+    def files(self) -> tuple[list[dict[str, Any]], bool]:
+        """Return the PR's files (GitHub lists 3,000 at most) and whether the list was cut there."""
+        def fetch() -> list[dict[str, Any]]:
+            out = []
+            for f in self._pr.get_files():
+                out.append(dict(f.raw_data))
+                if len(out) >= MAX_LISTED_FILES:
+                    break
+            return out
+
+        listed = self._client.call("list the pull request's files", fetch)
+        return listed, len(listed) >= MAX_LISTED_FILES
+
+    def file_text(self, path: str, ref: str) -> bytes | None:
+        """Return a file's bytes at a ref, or None when it does not exist there."""
+        def fetch() -> bytes | None:
+            try:
+                content = self._repo.get_contents(path, ref=ref)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            if isinstance(content, list):
+                return None
+            if content.encoding == "base64" and content.content:
+                return base64.b64decode(content.content)
+            blob = self._repo.get_git_blob(content.sha)  # files over 1 MB come without content
+            return base64.b64decode(blob.content)
+
+        return self._client.call(f"read {path} at {ref[:12]}", fetch)
+
+    def compare(self, base: str, head: str) -> Comparison | None:
+        """Compare two commits; None when one of them no longer exists."""
+        def fetch() -> Comparison | None:
+            try:
+                cmp = self._repo.compare(base, head)
+                return Comparison(cmp.status, [dict(f.raw_data) for f in cmp.files],
+                                  cmp.merge_base_commit.sha)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        return self._client.call("compare commits", fetch)
+
+    def review_comments(self) -> list[PostedComment]:
+        """Return the review comments on the PR."""
+        return self._client.call("list review comments", lambda: [
+            PostedComment(c.id, c.user.login if c.user else "", c.body or "", c.path, c.line)
+            for c in self._pr.get_review_comments()])
+
+    def issue_comments(self) -> list[PostedComment]:
+        """Return the conversation comments on the PR."""
+        return self._client.call("list comments", lambda: [
+            PostedComment(c.id, c.user.login if c.user else "", c.body or "") for c in self._pr.get_issue_comments()])
+
+    def create_review(self, head_sha: str, body: str, comments: list[dict[str, Any]], *, pending: bool = False,
+                      run_id: str = "") -> PostedReview:
+        """Post one review with event COMMENT (or a pending one, to test anchors); never approve.
+
+        A retry first looks for a review carrying this run's id: GitHub may have accepted a
+        POST whose answer was lost, and posting again would double the review.
+        """
+        commit = self._repo.get_commit(head_sha)  # lazy: PyGithub only needs its sha
+        attempts = 0
+
+        def post() -> PostedReview:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and run_id and not pending:
+                landed = self._find(run_id)
+                if landed is not None:
+                    return landed
+            kwargs: dict[str, Any] = {"commit": commit, "body": body, "comments": comments}
+            if not pending:
+                kwargs["event"] = "COMMENT"
+            review = self._pr.create_review(**kwargs)
+            return PostedReview(review.id, review.html_url)
+
+        try:
+            return self._client.call("post the review", post)
+        except GitHubError as exc:
+            if exc.bad_anchor:
+                raise AnchorRejected(str(exc)) from None
+            raise
+
+    def _find(self, run_id: str) -> PostedReview | None:
+        for review in self._pr.get_reviews():
+            if run_id_in(review.body or "") == run_id:
+                return PostedReview(review.id, review.html_url)
+        return None
+
+    def find_review(self, run_id: str) -> PostedReview | None:
+        """Return the review a run posted, if it landed."""
+        return self._client.call("list reviews", lambda: self._find(run_id))
+
+    def delete_pending_review(self, review_id: int) -> None:
+        """Delete a pending review made to test anchors."""
+        self._client.call("delete a pending review", lambda: self._pr.get_review(review_id).delete())
+
+    def upsert_comment(self, comment_id: int | None, body: str) -> int:
+        """Edit the comment with this id, or create one; return its id."""
+        if comment_id is None:
+            return self._client.call("create the summary comment", lambda: self._pr.create_issue_comment(body).id)
+
+        def edit() -> int:
+            comment = self._pr.get_issue_comment(comment_id)
+            comment.edit(body)
+            return comment_id
+
+        return self._client.call("update the summary comment", edit)
+
+    def permission(self, login: str) -> str:
+        """Return a user's permission on the repository (admin, write, read or none)."""
+        return self._client.call("read a collaborator's permission",
+                                 lambda: self._repo.get_collaborator_permission(login))
+
+    def react(self, comment_id: int, content: str) -> None:
+        """Add a reaction to a PR conversation comment."""
+        self._client.call("react to the comment",
+                          lambda: self._pr.get_issue_comment(comment_id).create_reaction(content))
+
+
+def client_from_env(env: Mapping[str, str], *, token: str | None = None) -> GitHubClient:
+    """Build a client from GITHUB_TOKEN and GITHUB_API_URL (GitHub Enterprise, test doubles)."""
+    token = token or env.get("GITHUB_TOKEN")
+    if not token:
+        raise UsageError("GITHUB_TOKEN is not set")
+    return GitHubClient(token=token, base_url=env.get("GITHUB_API_URL") or "https://api.github.com",
+                        identity=env.get("MISTRAL_REVIEW_BOT_LOGIN") or None,
+                        write_interval_s=float(env.get("MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 1.0),
+                        max_wait_s=float(env.get("MISTRAL_REVIEW_GITHUB_MAX_WAIT_S") or 60.0))
+
+
+class AppClients:
+    """Clients for a GitHub App's installations: JWT, then installation tokens that PyGithub
+    caches and renews shortly before they expire; one client per installation."""
+
+    def __init__(self, *, app_id: int, private_key: str, base_url: str = "https://api.github.com",
+                 write_interval_s: float = 1.0) -> None:
+        self._auth = Auth.AppAuth(app_id, private_key)
+        self._write_interval_s = write_interval_s
+        self._base_url = base_url.rstrip("/")
+        self._clients: dict[int, GitHubClient] = {}
+        self._identity: str | None = None
+        self._lock = threading.Lock()
+
+    def identity(self) -> str:
+        """Return the App's bot login (`<slug>[bot]`)."""
+        if self._identity is None:
+            integration = GithubIntegration(auth=self._auth, base_url=self._base_url)
+            slug = GitHubClient(token="unused", base_url=self._base_url).call(
+                "read the App", lambda: integration.get_app().slug)
+            self._identity = f"{slug}[bot]"
+        return self._identity
+
+    def for_installation(self, installation_id: int) -> GitHubClient:
+        """Return the (cached) client acting as one installation."""
+        with self._lock:
+            if installation_id not in self._clients:
+                self._clients[installation_id] = GitHubClient(
+                    auth=self._auth.get_installation_auth(installation_id), base_url=self._base_url,
+                    identity=self.identity(), write_interval_s=self._write_interval_s)
+            return self._clients[installation_id]

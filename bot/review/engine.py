@@ -1,0 +1,230 @@
+"""The review flow shared by the CLI, the Action and the server: plan, ask, validate, total.
+
+No network of its own: the model is passed in, and batches run on a thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.core.batching import Batch, Counter, Plan, RequestShape, Skipped, plan_batches
+from bot.core.classify import SkipReason
+from bot.core.diff import FileDiff
+from bot.core.errors import ModelError
+from bot.core.reply import Comment, Dropped, finalise, parse_reply
+from bot.core.settings import Settings
+from bot.core.spend import Usage, worst_case
+from bot.review.prompting import Prompts, user_message
+
+log = logging.getLogger(__name__)
+
+
+class Completion(Protocol):
+    """What a model adapter returns."""
+
+    @property
+    def content(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
+
+
+class Model(Protocol):
+    """Anything that answers a system + user prompt with JSON text."""
+
+    def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any]) -> Completion:
+        """Return one reply."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch gave: comments, drops, spend, or the error that stopped it."""
+
+    index: int
+    comments: tuple[Comment, ...] = ()
+    dropped: tuple[Dropped, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    not_run: bool = False
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """The outcome of a whole review."""
+
+    plan: Plan
+    comments: tuple[Comment, ...]
+    dropped: tuple[Dropped, ...]
+    usage: Usage
+    batches: tuple[BatchResult, ...]
+
+    @property
+    def failed(self) -> list[BatchResult]:
+        """Return the batches whose model call failed."""
+        return [b for b in self.batches if b.error is not None]
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        """Return what was not reviewed: the plan's skips and batches the budget stopped."""
+        extra = [Skipped(path, SkipReason.OVER_BUDGET) for b in self.batches if b.not_run
+                 for path in self.plan.batches[b.index].paths]
+        return list(self.plan.skipped) + extra
+
+
+def build_shape(prompts: Prompts, counter: Counter, settings: Settings) -> RequestShape:
+    """Return how a batch's diff becomes a counted request under these settings."""
+
+    def exact(diff: str) -> int:
+        return counter.request(prompts.system, _user(prompts, settings, diff))
+
+    return RequestShape(exact(""), exact)
+
+
+def _user(prompts: Prompts, settings: Settings, diff: str) -> str:
+    return user_message(prompts, diff=diff, max_comments=settings.max_comments, instructions=settings.instructions)
+
+
+def plan_review(
+    files: Sequence[FileDiff],
+    settings: Settings,
+    *,
+    counter: Counter,
+    prompts: Prompts,
+    budget_left_usd: float | None = None,
+    already_skipped: Sequence[Skipped] = (),
+) -> Plan:
+    """Plan batches; with a budget, keep the most important files whose worst-case cost fits it."""
+    price, limits = settings.price, settings.limits
+
+    def affordable(batches: Sequence[Batch]) -> bool:
+        return sum(worst_case(b.input_tokens, limits.output_tokens, price) for b in batches) <= budget_left_usd  # type: ignore[operator]
+
+    return plan_batches(
+        files, counter=counter, shape=build_shape(prompts, counter, settings), limits=limits,
+        ignore=settings.ignore, affordable=None if budget_left_usd is None else affordable,
+        already_skipped=already_skipped,
+    )
+
+
+class BudgetGate(Protocol):
+    """Something that must agree before a model call is made."""
+
+    def reserve(self, amount: float) -> bool:
+        """Hold `amount` dollars; False when it does not fit."""
+
+    def settle(self, reserved: float, spent: float) -> None:
+        """Turn a hold into what was really spent."""
+
+
+class _Budget:
+    """Reserve the worst case before a call, settle the real cost after; thread-safe."""
+
+    def __init__(self, left: float | None) -> None:
+        self._left = left
+        self._lock = threading.Lock()
+
+    def reserve(self, amount: float) -> bool:
+        with self._lock:
+            if self._left is not None and amount > self._left + 1e-12:
+                return False
+            if self._left is not None:
+                self._left -= amount
+            return True
+
+    def settle(self, reserved: float, spent: float) -> None:
+        with self._lock:
+            if self._left is not None:
+                self._left += reserved - spent
+
+
+def _usage(completion: Completion, batch: Batch, counter: Counter, settings: Settings) -> Usage:
+    prompt, done = completion.prompt_tokens, completion.completion_tokens
+    estimated = prompt is None or done is None
+    if prompt is not None and prompt != batch.input_tokens:
+        log.debug("batch %d: counted %d input tokens, server billed %d (%+.1f%%)", batch.index,
+                  batch.input_tokens, prompt, 100.0 * (prompt - batch.input_tokens) / max(prompt, 1))
+    prompt = batch.input_tokens if prompt is None else prompt
+    done = counter.text(completion.content) if done is None else done
+    return Usage(prompt, done, settings.price.cost(prompt, done), 1, estimated)
+
+
+class _AllOf:
+    """Gates that must all agree; a refusal releases what the others held."""
+
+    def __init__(self, gates: Sequence[BudgetGate]) -> None:
+        self._gates = gates
+
+    def reserve(self, amount: float) -> bool:
+        held: list[BudgetGate] = []
+        for gate in self._gates:
+            if not gate.reserve(amount):
+                for done in held:
+                    done.settle(amount, 0.0)
+                return False
+            held.append(gate)
+        return True
+
+    def settle(self, reserved: float, spent: float) -> None:
+        for gate in self._gates:
+            gate.settle(reserved, spent)
+
+
+def _run_one(batch: Batch, model: Model, settings: Settings, counter: Counter, prompts: Prompts,
+             budget: BudgetGate) -> BatchResult:
+    reserved = worst_case(batch.input_tokens, settings.output_tokens, settings.price)
+    if not budget.reserve(reserved):
+        return BatchResult(batch.index, not_run=True)
+    try:
+        completion = model.complete(prompts.system, _user(prompts, settings, batch.diff_text),
+                                    max_tokens=settings.output_tokens, schema=prompts.reply_schema)
+    except ModelError as exc:
+        budget.settle(reserved, 0.0)
+        return BatchResult(batch.index, error=str(exc))
+    usage = _usage(completion, batch, counter, settings)
+    budget.settle(reserved, usage.cost_usd)
+    comments, dropped = parse_reply(completion.content, batch)
+    return BatchResult(batch.index, tuple(comments), tuple(dropped), usage)
+
+
+def run_review(
+    plan: Plan,
+    model: Model,
+    settings: Settings,
+    *,
+    counter: Counter,
+    prompts: Prompts,
+    budget_left_usd: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    gates: Sequence[BudgetGate] = (),
+) -> ReviewResult:
+    """Send every batch (concurrently), then validate, merge and cap the comments.
+
+    Before each call its worst case is held against the budget and every extra gate
+    (the server's monthly budgets); a batch that does not fit is not sent.
+    """
+    budget = _AllOf([_Budget(budget_left_usd), *gates])
+    results: list[BatchResult] = []
+    lock = threading.Lock()
+
+    def work(batch: Batch) -> BatchResult:
+        result = _run_one(batch, model, settings, counter, prompts, budget)
+        with lock:
+            results.append(result)
+            if on_progress:
+                on_progress(len(results), len(plan.batches))
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
+        list(pool.map(work, plan.batches))
+    results.sort(key=lambda r: r.index)
+    raw = [c for r in results for c in r.comments]
+    comments, capped = finalise(raw, max_comments=settings.max_comments, min_severity=settings.min_severity)
+    dropped = [d for r in results for d in r.dropped] + capped
+    usage = sum((r.usage for r in results), Usage())
+    return ReviewResult(plan, tuple(comments), tuple(dropped), usage, tuple(results))

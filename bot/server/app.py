@@ -1,0 +1,151 @@
+"""The webhook server: a Flask app factory and nothing else that imports Flask.
+
+POST /webhook answers fast (GitHub gives up after 10 s): verify the signature, record the
+delivery and the job in one small ledger transaction, enqueue the job id, return 202.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from flask import Flask, Response, jsonify, redirect, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from bot.hosts.github.events import CancelInstallation, CancelPull, Ignore, ReviewJob, SignatureError, route, verify_signature
+from bot.server.dashboard import render_dashboard
+from bot.server.ledger import Ledger, NewJob
+from bot.server.logs import delivery_id
+from bot.server.metrics import Metrics
+from bot.server.settings import ServerSettings
+from bot.server.stats import dashboard_data
+
+log = logging.getLogger("mistral_review.server")
+
+
+class Queue(Protocol):
+    """What the app needs of the job queue."""
+
+    def enqueue(self, job_id: str) -> None: ...
+    def ping(self) -> None: ...
+
+
+def _answer(code: int, **body: Any) -> tuple[Response, int]:
+    return jsonify(body), code
+
+
+def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metrics: Metrics,
+               clock: Callable[[], float] = time.time) -> Flask:
+    """Build the app over a ledger, a queue and metrics (tests pass their own)."""
+    app = Flask("mistral_review")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if settings.insecure_no_signature and not settings.webhook_secret:
+        log.warning("INSECURE: webhook signatures are NOT checked (--insecure-no-signature); development only")
+
+    @app.post("/webhook")
+    def webhook() -> tuple[Response, int]:
+        event = request.headers.get("X-GitHub-Event", "")
+        delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
+        try:
+            status, body = _handle(event)
+        except RequestEntityTooLarge:
+            status, body = 413, {"error": f"body over {settings.max_body_bytes} bytes"}
+        metrics.webhook(event, str(status))
+        log.info("webhook %s -> %d %s", event or "-", status, body.get("status") or body.get("error", ""))
+        return _answer(status, **body)
+
+    def _handle(event: str) -> tuple[int, dict[str, Any]]:
+        if request.content_length is not None and request.content_length > settings.max_body_bytes:
+            return 413, {"error": f"body over {settings.max_body_bytes} bytes"}
+        raw = request.get_data(cache=False)
+        if settings.webhook_secret:
+            try:
+                verify_signature(raw, signature=request.headers.get("X-Hub-Signature-256"),
+                                 secret=settings.webhook_secret)
+            except SignatureError as exc:
+                return 401, {"error": str(exc)}
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return 400, {"error": "body is not JSON"}
+        if not isinstance(payload, dict):
+            return 400, {"error": "body is not a JSON object"}
+        if event == "ping":
+            return 200, {"status": "pong"}
+        decision = route(event, payload, review_drafts=settings.review_drafts)
+        if isinstance(decision, Ignore):
+            return 202, {"status": "ignored", "reason": decision.reason}
+        if isinstance(decision, CancelPull):
+            dropped = ledger.cancel_pr(decision.repo, decision.pr_number, now=clock())
+            return 202, {"status": "cancelled", "jobs": dropped}
+        if isinstance(decision, CancelInstallation):
+            dropped = ledger.cancel_installation(decision.installation_id, now=clock())
+            return 202, {"status": "cancelled", "jobs": dropped}
+        return _accept(event, decision)
+
+    def _accept(event: str, job: ReviewJob) -> tuple[int, dict[str, Any]]:
+        delivery = delivery_id.get() or f"no-delivery-{time.time_ns()}"
+        result = ledger.accept(NewJob(delivery, event, job.repo, job.pr_number, job.head_sha, job.installation_id,
+                                      job.forced, job.commenter or "", job.comment_id), now=clock())
+        if result.job_id is None or result.duplicate:
+            return 202, {"status": "duplicate", "of": result.duplicate or "delivery", "job": result.job_id}
+        try:
+            queue.enqueue(result.job_id)
+        except Exception:  # the reaper re-enqueues jobs whose enqueue was lost
+            log.exception("enqueue failed; the reaper will pick the job up")
+        return 202, {"status": "queued", "job": result.job_id}
+
+    @app.errorhandler(500)
+    def crashed(_: Exception) -> tuple[Response, int]:
+        return _answer(500, error="internal error (see the server log)")
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        problems = {}
+        for name, check in (("database", ledger.ping), ("queue", queue.ping)):
+            try:
+                check()
+            except Exception as exc:  # any failure is what /healthz reports
+                problems[name] = type(exc).__name__
+        return _answer(503 if problems else 200, status="unhealthy" if problems else "ok", **problems)
+
+    @app.get("/dashboard")
+    def dashboard() -> ResponseReturnValue:
+        if not settings.dashboard_token:
+            return _answer(404, error="the dashboard is off: set MISTRAL_REVIEW_DASHBOARD_TOKEN to turn it on")
+        token = request.args.get("token")
+        if token is not None and hmac.compare_digest(token, settings.dashboard_token):
+            # Trade the token in the address for a cookie, so it leaves the address bar and history.
+            answer = redirect("/dashboard", code=303)
+            answer.set_cookie("mr_dashboard", token, httponly=True, samesite="Strict", max_age=8 * 3600)
+            return answer
+        if not _authorised(settings.dashboard_token):
+            answer = Response("credentials required", 401, {"WWW-Authenticate": 'Basic realm="mistral-review"'})
+            return answer
+        return Response(render_dashboard(dashboard_data(ledger, clock())), mimetype="text/html")
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response | tuple[Response, int]:
+        if settings.dashboard_token and not _authorised(settings.dashboard_token):
+            return _answer(401, error="credentials required")
+        text, content_type = metrics.render()
+        return Response(text, mimetype=content_type.split(";")[0])
+
+    return app
+
+
+def _authorised(token: str) -> bool:
+    """Accept `Authorization: Bearer <token>` or basic auth whose password is the token."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return hmac.compare_digest(header[7:].strip(), token)
+    cookie = request.cookies.get("mr_dashboard")
+    if cookie:
+        return hmac.compare_digest(cookie, token)
+    auth = request.authorization
+    return bool(auth and auth.password and hmac.compare_digest(auth.password, token))

@@ -1,0 +1,108 @@
+"""The self-hosted server's settings, read from an environment mapping. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.core.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the webhook server and its workers run."""
+
+    webhook_secret: str | None = field(default=None, repr=False)
+    insecure_no_signature: bool = False
+    data_dir: Path = Path(".mistral-review")
+    database_url: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    dashboard_token: str | None = field(default=None, repr=False)
+    github_token: str | None = field(default=None, repr=False)
+    github_api_url: str = "https://api.github.com"
+    app_id: int | None = None
+    app_private_key: str | None = field(default=None, repr=False)
+    pr_budget_cap_usd: float | None = None
+    monthly_budgets: tuple[tuple[str, str, float], ...] = ()
+    review_drafts: bool = False
+    metrics_per_repo: bool = False
+    lease_s: float = 120.0
+    queued_grace_s: float = 60.0
+    reap_every_s: float = 10.0
+    max_body_bytes: int = 25 * 1024 * 1024
+    github_write_interval_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, insecure_no_signature: bool = False) -> ServerSettings:
+        """Build server settings from the environment; bad values are a UsageError."""
+        key = env.get("GITHUB_APP_PRIVATE_KEY") or None
+        key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE")
+        if key is None and key_file:
+            try:
+                key = Path(key_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot read GITHUB_APP_PRIVATE_KEY_FILE: {exc.strerror}") from None
+        app_id = env.get("GITHUB_APP_ID")
+        if app_id and not app_id.isdigit():
+            raise UsageError("GITHUB_APP_ID must be a number")
+        if bool(app_id) != bool(key):
+            raise UsageError("a GitHub App needs both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or _FILE)")
+        return cls(
+            webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
+            insecure_no_signature=insecure_no_signature,
+            data_dir=Path(env.get("MISTRAL_REVIEW_DATA_DIR") or ".mistral-review"),
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            dashboard_token=env.get("MISTRAL_REVIEW_DASHBOARD_TOKEN") or None,
+            github_token=env.get("GITHUB_TOKEN") or None,
+            github_api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
+            app_id=int(app_id) if app_id else None,
+            app_private_key=key,
+            pr_budget_cap_usd=_float(env, "MISTRAL_REVIEW_PR_BUDGET_CAP_USD"),
+            monthly_budgets=parse_budgets(env.get("MISTRAL_REVIEW_MONTHLY_BUDGETS", "")),
+            review_drafts=env.get("MISTRAL_REVIEW_REVIEW_DRAFTS", "").lower() in ("1", "true", "yes"),
+            metrics_per_repo=env.get("MISTRAL_REVIEW_METRICS_PER_REPO", "").lower() in ("1", "true", "yes"),
+            lease_s=_float(env, "MISTRAL_REVIEW_LEASE_S") or 120.0,
+            queued_grace_s=_float(env, "MISTRAL_REVIEW_QUEUED_GRACE_S") or 60.0,
+            reap_every_s=_float(env, "MISTRAL_REVIEW_REAP_EVERY_S") or 10.0,
+            github_write_interval_s=_float(env, "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 0.0
+            if "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S" in env else 1.0,
+        )
+
+    def check_can_serve(self) -> None:
+        """Refuse to serve without a webhook secret, unless explicitly insecure."""
+        if not self.webhook_secret and not self.insecure_no_signature:
+            raise UsageError("GITHUB_WEBHOOK_SECRET is not set (use --insecure-no-signature only for development)")
+        self.check_github()
+
+    def check_github(self) -> None:
+        """Refuse to run without a way to act on GitHub."""
+        if not self.github_token and not self.app_id:
+            raise UsageError("set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (a GitHub App) or GITHUB_TOKEN")
+
+
+def _float(env: Mapping[str, str], name: str) -> float | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise UsageError(f"{name} must be a number, not {value!r}") from None
+
+
+def parse_budgets(text: str) -> tuple[tuple[str, str, float], ...]:
+    """Parse `repo:owner/name=10; installation:123=50` into (scope, key, dollars) triples."""
+    budgets = []
+    for item in filter(None, (part.strip() for part in text.replace("\n", ";").split(";"))):
+        target, _, amount = item.partition("=")
+        scope, _, key = target.strip().partition(":")
+        if scope not in ("repo", "installation") or not key or not amount:
+            raise UsageError(f"MISTRAL_REVIEW_MONTHLY_BUDGETS: expected repo:OWNER/NAME=USD or "
+                             f"installation:ID=USD, not {item!r}")
+        try:
+            budgets.append((scope, key.strip(), float(amount)))
+        except ValueError:
+            raise UsageError(f"MISTRAL_REVIEW_MONTHLY_BUDGETS: {amount!r} is not a number") from None
+    return tuple(budgets)
