@@ -14,8 +14,8 @@ from typing import Any, TextIO
 from bot.core.errors import ReviewError, UsageError
 from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
-from bot.review.ports import WRITE_PERMISSIONS
-from bot.review.pull_flow import Outcome, ReviewRequest
+from bot.hosts.github.events import WRITE_PERMISSIONS
+from bot.review.ports import Outcome, ReviewRequest
 
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 # Inputs that map one to one onto settings (action.yml declares each).

@@ -132,8 +132,10 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     from bot.llm.mistral import model_from_settings
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review
+    from bot.review.ports import Outcome, ReviewRequest
     from bot.review.prompting import load_prompts
-    from bot.review.pull_flow import Outcome, ReviewRequest, prepare, review_pull
+    from bot.review.pull_flow import review_pull
+    from bot.review.pull_scope import prepare
     from bot.review.report import outcome_json, outcome_text, plan_json, plan_text
 
     match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", args.target)

@@ -13,8 +13,9 @@ from bot.core.settings import Settings
 from bot.hosts.github.client import client_from_env
 from bot.llm.mistral import model_from_settings
 from bot.llm.tokens import default_counter
+from bot.review.ports import Outcome, ReviewRequest
 from bot.review.prompting import load_prompts
-from bot.review.pull_flow import Outcome, ReviewRequest, review_pull
+from bot.review.pull_flow import review_pull
 from tests.conftest import FIXTURES
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble

@@ -1,0 +1,1 @@
+"""The pure core: plain functions over plain data; no network, clock, environment or files."""

@@ -1,0 +1,1 @@
+"""Git host adapters, one package per host; each is the only place its client library is imported."""

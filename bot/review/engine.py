@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from bot.core.batching import Batch, Counter, Plan, RequestShape, Skipped, plan_batches
 from bot.core.classify import SkipReason
@@ -19,27 +18,10 @@ from bot.core.errors import ModelError
 from bot.core.reply import Comment, Dropped, finalise, parse_reply
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
+from bot.review.ports import BudgetGate, Completion, Model
 from bot.review.prompting import Prompts, user_message
 
 log = logging.getLogger(__name__)
-
-
-class Completion(Protocol):
-    """What a model adapter returns."""
-
-    @property
-    def content(self) -> str: ...
-    @property
-    def prompt_tokens(self) -> int | None: ...
-    @property
-    def completion_tokens(self) -> int | None: ...
-
-
-class Model(Protocol):
-    """Anything that answers a system + user prompt with JSON text."""
-
-    def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any]) -> Completion:
-        """Return one reply."""
 
 
 @dataclass(frozen=True)
@@ -110,16 +92,6 @@ def plan_review(
         ignore=settings.ignore, affordable=None if budget_left_usd is None else affordable,
         already_skipped=already_skipped,
     )
-
-
-class BudgetGate(Protocol):
-    """Something that must agree before a model call is made."""
-
-    def reserve(self, amount: float) -> bool:
-        """Hold `amount` dollars; False when it does not fit."""
-
-    def settle(self, reserved: float, spent: float) -> None:
-        """Turn a hold into what was really spent."""
 
 
 class _Budget:

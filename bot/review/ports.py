@@ -1,12 +1,15 @@
-"""Plain data about a pull request, as the GitHub adapter hands it to the core."""
+"""The review flow's ports: what it needs from a Git host and a model, and the plain data they exchange."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-# What GitHub's collaborator-permission answer says for users who may ask for a /review.
-WRITE_PERMISSIONS = frozenset({"admin", "write"})
+from bot.core.batching import Skipped
+from bot.core.reply import Comment
+from bot.core.spend import Usage
+from bot.core.summary import Marker, Overview
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,82 @@ class PostedReview:
 
     id: int
     html_url: str
+
+
+class PullPort(Protocol):
+    """The GitHub calls the flow needs (see bot.hosts.github.client.PullRequestHandle)."""
+
+    def info(self) -> PullInfo: ...
+    def files(self) -> tuple[list[dict[str, Any]], bool]: ...
+    def file_text(self, path: str, ref: str) -> bytes | None: ...
+    def compare(self, base: str, head: str) -> Comparison | None: ...
+    def review_comments(self) -> list[PostedComment]: ...
+    def issue_comments(self) -> list[PostedComment]: ...
+    def post_review(self, head_sha: str, comments: Sequence[Comment], overview: Overview) -> tuple[PostedReview, list[Comment]]: ...
+    def upsert_comment(self, comment_id: int | None, body: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a PR run did, for the Action's outputs, the server's ledger and the CLI."""
+
+    status: str  # reviewed, no-findings, up-to-date, skipped, superseded, budget-exhausted
+    reason: str = ""
+    comments: tuple[Comment, ...] = ()
+    unplaced: tuple[Comment, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    marker: Marker = field(default_factory=Marker)
+    review_url: str = ""
+    head_sha: str = ""
+    skipped: tuple[Skipped, ...] = ()
+    failed_batches: int = 0
+    changed_lines: int = 0
+    budget_usd: float = 0.0
+
+    @property
+    def posted(self) -> tuple[Comment, ...]:
+        """Return every comment that reached the PR, inline or in the review body."""
+        return self.comments + self.unplaced
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """How this run was asked for."""
+
+    force: bool = False  # an explicit /review: re-review the current head
+    review_drafts: bool = False
+    run_id: str = "run"
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # Action inputs or CLI flags
+    budget_cap_usd: float | None = None  # the operator's per-PR ceiling, above any repo file
+    gates: Sequence[BudgetGate] = ()  # the server's monthly budgets
+    ledger_totals: tuple[int, int, float] | None = None  # the server's own record of this PR's spend
+    notes: Sequence[str] = ()  # operator notices for the summary (budget alerts)
+    expected_head: str | None = None  # the head a queued job was for: a newer one supersedes it
+
+
+class Completion(Protocol):
+    """What a model adapter returns."""
+
+    @property
+    def content(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
+
+
+class Model(Protocol):
+    """Anything that answers a system + user prompt with JSON text."""
+
+    def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any]) -> Completion:
+        """Return one reply."""
+
+
+class BudgetGate(Protocol):
+    """Something that must agree before a model call is made."""
+
+    def reserve(self, amount: float) -> bool:
+        """Hold `amount` dollars; False when it does not fit."""
+
+    def settle(self, reserved: float, spent: float) -> None:
+        """Turn a hold into what was really spent."""

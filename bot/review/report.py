@@ -9,7 +9,7 @@ from bot.core.batching import Plan, Skipped
 from bot.core.severity import severity_counts
 from bot.core.spend import Price, worst_case
 from bot.review.engine import ReviewResult
-from bot.review.pull_flow import Outcome
+from bot.review.ports import Outcome
 
 
 def max_cost(plan: Plan, price: Price) -> float:

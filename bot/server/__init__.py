@@ -1,0 +1,1 @@
+"""The self-hosted webhook server: Flask app, worker, queue, ledger, metrics, dashboard, serve."""

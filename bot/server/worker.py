@@ -18,12 +18,14 @@ from datetime import datetime, timezone
 
 from bot.core.errors import ReviewError
 from bot.core.settings import Settings
-from bot.hosts.github.client import AppClients, GitHubClient
+from bot.hosts.github.app import AppClients
+from bot.hosts.github.client import GitHubClient
+from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.llm.mistral import model_from_settings
 from bot.llm.tokens import default_counter
-from bot.review.ports import WRITE_PERMISSIONS
+from bot.review.ports import ReviewRequest
 from bot.review.prompting import load_prompts
-from bot.review.pull_flow import ReviewRequest, review_pull
+from bot.review.pull_flow import review_pull
 from bot.server.ledger import Job, Ledger, ReviewRow
 from bot.server.logs import delivery_id
 from bot.server.queue import JobQueue

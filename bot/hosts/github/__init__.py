@@ -1,0 +1,1 @@
+"""GitHub: the PyGithub adapter, App authentication, review posting rules and webhook events."""

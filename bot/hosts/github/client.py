@@ -8,18 +8,19 @@ own retries are off, so only one layer retries); everything else becomes GitHubE
 from __future__ import annotations
 
 import base64
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import requests
-from github import Auth, Github, GithubException, GithubIntegration
+from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from bot.core.errors import AnchorRejected, ReviewError, UsageError
-from bot.core.summary import run_id_in
+from bot.core.reply import Comment
+from bot.core.summary import Overview, run_id_in
+from bot.hosts.github.posting import post_review
 from bot.retry import RetryPolicy, retrying
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
@@ -238,6 +239,10 @@ class PullRequestHandle:
         """Return the review a run posted, if it landed."""
         return self._client.call("list reviews", lambda: self._find(run_id))
 
+    def post_review(self, head_sha: str, comments: Sequence[Comment], overview: Overview) -> tuple[PostedReview, list[Comment]]:
+        """Post one review of these comments; those GitHub will not anchor move into its body."""
+        return post_review(self, head_sha, comments, overview)
+
     def delete_pending_review(self, review_id: int) -> None:
         """Delete a pending review made to test anchors."""
         self._client.call("delete a pending review", lambda: self._pr.get_review(review_id).delete())
@@ -274,35 +279,3 @@ def client_from_env(env: Mapping[str, str], *, token: str | None = None) -> GitH
                         identity=env.get("MISTRAL_REVIEW_BOT_LOGIN") or None,
                         write_interval_s=float(env.get("MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 1.0),
                         max_wait_s=float(env.get("MISTRAL_REVIEW_GITHUB_MAX_WAIT_S") or 60.0))
-
-
-class AppClients:
-    """Clients for a GitHub App's installations: JWT, then installation tokens that PyGithub
-    caches and renews shortly before they expire; one client per installation."""
-
-    def __init__(self, *, app_id: int, private_key: str, base_url: str = "https://api.github.com",
-                 write_interval_s: float = 1.0) -> None:
-        self._auth = Auth.AppAuth(app_id, private_key)
-        self._write_interval_s = write_interval_s
-        self._base_url = base_url.rstrip("/")
-        self._clients: dict[int, GitHubClient] = {}
-        self._identity: str | None = None
-        self._lock = threading.Lock()
-
-    def identity(self) -> str:
-        """Return the App's bot login (`<slug>[bot]`)."""
-        if self._identity is None:
-            integration = GithubIntegration(auth=self._auth, base_url=self._base_url)
-            slug = GitHubClient(token="unused", base_url=self._base_url).call(
-                "read the App", lambda: integration.get_app().slug)
-            self._identity = f"{slug}[bot]"
-        return self._identity
-
-    def for_installation(self, installation_id: int) -> GitHubClient:
-        """Return the (cached) client acting as one installation."""
-        with self._lock:
-            if installation_id not in self._clients:
-                self._clients[installation_id] = GitHubClient(
-                    auth=self._auth.get_installation_auth(installation_id), base_url=self._base_url,
-                    identity=self.identity(), write_interval_s=self._write_interval_s)
-            return self._clients[installation_id]

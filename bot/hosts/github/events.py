@@ -31,6 +31,10 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+# What GitHub's collaborator-permission answer says for users who may ask for a /review.
+WRITE_PERMISSIONS = frozenset({"admin", "write"})
+
+
 @dataclass(frozen=True)
 class ReviewJob:
     """Review this PR head (ids only: no code ever goes into the queue)."""

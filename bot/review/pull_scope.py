@@ -1,0 +1,143 @@
+"""What one PR run works on: settings from the base branch, the skip rules, the marker and the files in scope."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.core.batching import Skipped
+from bot.core.classify import SkipReason
+from bot.core.diff import FileDiff, decode, diff_texts, parse_github_file, parse_github_files
+from bot.core.incremental import changed_since
+from bot.core.settings import REPO_CONFIG_PATH, Settings, parse_repo_config
+from bot.core.summary import (
+    Marker,
+    MarkerError,
+    parse_marker,
+)
+from bot.review.ports import Outcome, PostedComment, PullInfo, PullPort, ReviewRequest
+
+SUMMARY_TAG = "<!-- mistral-review:summary "
+
+
+def effective_settings(pr: PullPort, info: PullInfo, base: Settings, request: ReviewRequest) -> tuple[Settings, list[str]]:
+    """Apply the repo's TOML from the base branch (never the head), then the run's overrides and caps."""
+    notes: list[str] = []
+    settings = base
+    text = pr.file_text(REPO_CONFIG_PATH, info.base_sha)
+    if text is not None:
+        settings, notes = parse_repo_config(decode(text), base)
+    settings = settings.with_values(request.overrides)
+    if request.budget_cap_usd is not None and settings.budget_usd > request.budget_cap_usd:
+        settings = replace(settings, budget_usd=request.budget_cap_usd)
+    return settings, notes
+
+
+def pull_skip_reason(info: PullInfo, settings: Settings, request: ReviewRequest) -> str | None:
+    """Return why this PR is not reviewed at all, or None."""
+    if info.state != "open":
+        return f"the pull request is {info.state}"
+    if info.draft and not request.review_drafts:
+        return "the pull request is a draft"
+    if info.author_is_bot and not settings.review_bots and not request.force:
+        return f"the author {info.author} is a bot"
+    labels = sorted(set(info.labels) & set(settings.skip_labels))
+    if labels and not request.force:
+        return f"the pull request is labelled {labels[0]}"
+    return None
+
+
+def load_files(pr: PullPort, info: PullInfo, entries: list[dict[str, Any]]) -> list[FileDiff]:
+    """Parse the listed files; diff the base and head blobs ourselves where GitHub left `patch` out."""
+    files: list[FileDiff] = []
+    merge_base: str | None = None
+    for entry in entries:
+        changes = int(entry.get("additions", 0)) + int(entry.get("deletions", 0))
+        if entry.get("patch") or not changes:
+            parsed = parse_github_file(entry)
+            if not entry.get("patch") and entry.get("status") != "renamed":
+                parsed = replace(parsed, binary=True)  # no patch and no line counts: GitHub's binary files
+            files.append(parsed)
+            continue
+        if merge_base is None:
+            cmp = pr.compare(info.base_sha, info.head_sha)
+            merge_base = (cmp.merge_base if cmp else None) or info.base_sha
+        path, old_path = str(entry["filename"]), str(entry.get("previous_filename") or entry["filename"])
+        old = None if entry.get("status") == "added" else pr.file_text(old_path, merge_base)
+        new = None if entry.get("status") == "removed" else pr.file_text(path, info.head_sha)
+        files.append(diff_texts(path, old_path, old, new))
+    return files
+
+
+def _in_step(marker: Marker, totals: tuple[int, int, float]) -> Marker:
+    """Take the higher of the marker's and the ledger's totals (either may have missed a run)."""
+    prompt, completion, cost = totals
+    if cost <= marker.cost_usd:
+        return marker
+    return replace(marker, prompt_tokens=max(prompt, marker.prompt_tokens),
+                   completion_tokens=max(completion, marker.completion_tokens), cost_usd=cost)
+
+
+def _find_summary(comments: Sequence[PostedComment], identity: str) -> PostedComment | None:
+    own = [c for c in comments if c.author == identity and SUMMARY_TAG in c.body]
+    return own[0] if own else None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything read from GitHub before the model is asked."""
+
+    info: PullInfo
+    settings: Settings
+    notes: list[str]
+    summary: PostedComment | None
+    marker: Marker
+    files: list[FileDiff]
+    since: str | None
+    listed_skips: list[Skipped]
+
+    @property
+    def budget_left_usd(self) -> float:
+        """Return what the PR's budget still allows."""
+        return self.settings.budget_usd - self.marker.cost_usd
+
+
+def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: ReviewRequest) -> Prepared | Outcome:
+    """Read the PR, its settings, its marker and the files in scope; an Outcome when there is nothing to do."""
+    info = pr.info()
+    if request.expected_head and info.head_sha != request.expected_head:
+        return Outcome("superseded", reason=f"the pull request's head is now {info.head_sha[:7]}",
+                       head_sha=info.head_sha)
+    settings, notes = effective_settings(pr, info, base_settings, request)
+    why = pull_skip_reason(info, settings, request)
+    if why:
+        return Outcome("skipped", reason=why, head_sha=info.head_sha, budget_usd=settings.budget_usd)
+    summary = _find_summary(pr.issue_comments(), identity)
+    marker = Marker()
+    if summary is not None:
+        try:
+            marker = parse_marker(summary.body) or Marker()
+        except MarkerError as exc:
+            notes.append(f"The previous summary's marker was ignored: {exc}.")
+    if request.ledger_totals is not None:
+        marker = _in_step(marker, request.ledger_totals)
+    notes.extend(request.notes)
+    if marker.head == info.head_sha and not request.force:
+        return Outcome("up-to-date", reason=f"{info.head_sha[:7]} was already reviewed", marker=marker,
+                       head_sha=info.head_sha, budget_usd=settings.budget_usd)
+    entries, truncated = pr.files()
+    listed_skips = [Skipped("(files past the first 3,000)", SkipReason.NOT_LISTED)] if truncated else []
+    files = load_files(pr, info, entries)
+    since = None
+    if marker.head and not request.force:
+        cmp = pr.compare(marker.head, info.head_sha)
+        if cmp is not None and cmp.status == "ahead":  # a force-push (diverged, behind) reviews everything
+            touched = parse_github_files([f for f in cmp.files if f.get("patch")])
+            whole = {str(f["filename"]) for f in cmp.files if not f.get("patch")}
+            cut, _ = changed_since([f for f in files if f.path not in whole], touched)
+            files = cut + [f for f in files if f.path in whole]
+            since = marker.head
+    return Prepared(info, settings, notes, summary, marker, files, since, listed_skips)
+
+
