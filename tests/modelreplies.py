@@ -9,20 +9,22 @@ from typing import Any
 
 from tests.doubles.mistral import Reply
 
-LINE = re.compile(r"^\+(\d+)\|(.*)$")
-FILE = re.compile(r"^### FILE (\S+)")
+LINE = re.compile(r"^\+(?:(\d+)\|)?(.*)$")
+FILE = re.compile(r"^### (\S+)")
 
 
 def added_lines(body: dict[str, Any]) -> list[tuple[str, int, str]]:
-    """Return (path, line, text) of every added line in a request's diff."""
+    """Return (path, line, text) of every added line in a request's diff (a run's later lines count on)."""
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    diff = user.split("<diff>\n", 1)[1]
-    found, path = [], ""
+    diff = user.split("<diff>\n", 1)[1].split("\n</diff>", 1)[0]
+    found: list[tuple[str, int, str]] = []
+    path, number = "", 0
     for row in diff.splitlines():
         if m := FILE.match(row):
             path = m[1]
         elif m := LINE.match(row):
-            found.append((path, int(m[1]), m[2]))
+            number = int(m[1]) if m[1] is not None else number + 1
+            found.append((path, number, m[2]))
     return found
 
 

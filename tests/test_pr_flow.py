@@ -88,7 +88,7 @@ def test_a_second_push_is_reviewed_incrementally(gh: GitHubDouble, mistral: Mist
     code, result = review_pr(gh, mistral)
     assert code == 0
     (asked,) = mistral.user_messages()
-    assert [ln for ln in asked.splitlines() if ln.startswith("### FILE")] == ["### FILE src/flask/helpers.py (modified)"]
+    assert [ln for ln in asked.splitlines() if ln.startswith("### ")] == ["### src/flask/helpers.py"]
     assert asked.count("\n@@ ") == 1  # only the hunk the push touched
     (c,) = result["comments"]
     assert c["path"] == "src/flask/helpers.py"
@@ -185,7 +185,7 @@ def test_the_budget_runs_out_half_way_and_nothing_more_is_spent(gh: GitHubDouble
     # Each call is checked at its worst case (input + 4,000 reserved output, ~$0.003) before it is made.
     assert len(mistral.requests) == 1 and result["pull_request_total"]["cost_usd"] == pytest.approx(0.0027)
     over = {s["path"] for s in result["skipped"] if s["reason"] == "over-budget"}
-    sent = {p for b in mistral.user_messages() for p in ["CHANGES.rst"] if f"### FILE {p}" in b}
+    sent = {p for b in mistral.user_messages() for p in ["CHANGES.rst"] if f"### {p}\n" in b}
     assert "CHANGES.rst" in over and not sent  # source before docs
     summary = next(c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"])
     assert "Budget reached" in summary["body"] and "budget_usd" in summary["body"]

@@ -99,3 +99,57 @@ def test_duplicates_merge_and_the_cap_keeps_the_most_severe(plan: Plan) -> None:
 def test_mentions_cannot_ping_anyone() -> None:
     text = neutralise_mentions("ask @octocat or @org/team, not `@code` or a@b.c")
     assert "@octocat" not in text and "@org/team" not in text and "`@code`" in text and "a@b.c" in text
+
+
+SCAFFOLD = "src/flask/sansio/scaffold.py"
+
+
+@pytest.fixture()
+def medium(counter: TekkenCounter, prompts: Prompts) -> Plan:
+    return plan_review(parse_diff(diff_bytes("medium-multi-file.diff")), Settings(), counter=counter, prompts=prompts)
+
+
+def _scaffold_reply(plan: Plan, **entry: object) -> tuple[list, list]:  # type: ignore[type-arg]
+    batch = next(b for b in plan.batches if SCAFFOLD in b.paths)
+    return parse_reply(json.dumps({"comments": [{"path": SCAFFOLD, "severity": "major", "body": "x", **entry}]}), batch)
+
+
+def test_a_right_citation_whose_quote_also_matches_a_deleted_line_stays_right(medium: Plan) -> None:
+    # RIGHT 738 is `if root_spec.submodule_search_locations:`; "# namespace package" is removed LEFT 738
+    # and added RIGHT 740: the cited side wins, and start_line moves with line in the new file's numbering.
+    kept, dropped = _scaffold_reply(medium, line=738, start_line=737, side="RIGHT", quote="# namespace package")
+    assert dropped == []
+    assert [(c.side, c.line, c.start_line, c.quote.strip()) for c in kept] == \
+        [(Side.RIGHT, 740, 739, "# namespace package")]
+
+
+def test_a_quote_found_only_on_the_other_side_moves_there_and_keeps_the_last_line_only(medium: Plan) -> None:
+    quote = 'if root_spec.origin is None or root_spec.origin == "namespace":'
+    kept, dropped = _scaffold_reply(medium, line=752, start_line=750, side="LEFT", quote=quote)
+    assert dropped == [] and [(c.side, c.line, c.start_line) for c in kept] == [(Side.RIGHT, 739, None)]
+
+
+def test_a_left_citation_keeps_its_side_when_its_quote_is_there(medium: Plan) -> None:
+    kept, _ = _scaffold_reply(medium, line=741, side="LEFT", quote="# namespace package")
+    assert [(c.side, c.line) for c in kept] == [(Side.LEFT, 738)]
+
+
+def test_a_citation_counted_inside_a_run_is_anchored_by_its_quote(medium: Plan) -> None:
+    # only the run's first line is numbered (RIGHT 738): the model miscounts its eighth line (745) as 747
+    quote = "package_path = pathlib.Path("
+    kept, dropped = _scaffold_reply(medium, line=747, side="RIGHT", quote=quote)
+    assert dropped == [] and [(c.side, c.line) for c in kept] == [(Side.RIGHT, 745)]
+
+
+@pytest.mark.parametrize("wrap", ["```json\n{}\n```", "Here is my review:\n{}", "{} trailing words"])
+def test_a_fenced_or_wrapped_json_object_is_read(plan: Plan, wrap: str) -> None:
+    added = next(ln for ln in _lines(plan, PATH) if ln.kind.value == "+")
+    reply = json.dumps({"comments": [{"path": PATH, "line": added.line, "side": "RIGHT", "severity": "minor",
+                                      "body": "x", "quote": added.text}]})
+    kept, dropped = parse_reply(wrap.replace("{}", reply), plan.batches[0])
+    assert dropped == [] and [c.line for c in kept] == [added.line]
+
+
+def test_a_cut_reply_is_malformed(plan: Plan) -> None:
+    kept, dropped = parse_reply('{"comments": [{"path": "a.py", "line": 3, "bo', plan.batches[0])
+    assert kept == [] and [d.reason for d in dropped] == ["malformed_reply"]

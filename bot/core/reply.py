@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.batching import Batch
-from bot.core.diff import DiffLine, LineKind, Side
+from bot.core.diff import DiffLine, Side
 from bot.core.masking import MASK
 from bot.core.severity import Severity
 
@@ -70,6 +70,11 @@ def _squash_space(text: str) -> str:
     return " ".join(text.split())
 
 
+def _number_on(line: DiffLine, side: Side) -> int | None:
+    """Return the line's number in the given side's numbering (context lines have both)."""
+    return line.new_no if side is Side.RIGHT else line.old_no
+
+
 class BatchIndex:
     """The commentable lines of one batch, by path, side and number."""
 
@@ -81,11 +86,10 @@ class BatchIndex:
             for hunk in hunks:
                 self._hunks.setdefault(file.path, []).append((number, hunk.lines))
                 for i, ln in enumerate(hunk.lines):
-                    anchor = _Anchor(number, i, ln)
-                    if ln.kind is not LineKind.REMOVED:
-                        self._by_key.setdefault((file.path, Side.RIGHT, ln.new_no or 0), anchor)
-                    if ln.kind is not LineKind.ADDED:
-                        self._by_key.setdefault((file.path, Side.LEFT, ln.old_no or 0), anchor)
+                    for side in Side:
+                        own = _number_on(ln, side)
+                        if own is not None:
+                            self._by_key.setdefault((file.path, side, own), _Anchor(number, i, ln))
                 number += 1
 
     def has_path(self, path: str) -> bool:
@@ -96,23 +100,40 @@ class BatchIndex:
         """Return the anchor of a cited line, or None when it is not in the batch."""
         return self._by_key.get((path, side, line))
 
-    def find_quote(self, path: str, side: Side, line: int, quote: str, hunk: int | None) -> tuple[Side, int] | None:
-        """Return the anchor of the line nearest the cited one whose text is the quote."""
-        wanted = _squash_space(quote)
-        best: tuple[int, Side, int] | None = None
+    def _near(self, path: str, side: Side, line: int, cited: _Anchor | None) -> list[tuple[Sequence[DiffLine], int]]:
+        """Return the hunks to search, each with the row the citation points at.
+
+        A cited line's own hunk only; else every hunk with a line of that side within
+        REANCHOR_DISTANCE of the cited number (the model counted past a hunk's edge).
+        """
+        near: list[tuple[Sequence[DiffLine], int]] = []
         for number, lines in self._hunks.get(path, []):
-            if hunk is not None and number != hunk:
+            if cited is not None:
+                if number == cited.hunk:
+                    near.append((lines, cited.index))
                 continue
-            for ln in lines:
-                if _squash_space(ln.text) != wanted:
-                    continue
-                own = ln.new_no if side is Side.RIGHT and ln.new_no is not None else ln.old_no
-                distance = abs((own or 0) - line)
-                if hunk is None and distance > REANCHOR_DISTANCE:
-                    continue
-                if best is None or distance < best[0]:
-                    best = (distance, ln.side, ln.line)
-        return None if best is None else (best[1], best[2])
+            rows = [(abs(n - line), i) for i, ln in enumerate(lines) if (n := _number_on(ln, side)) is not None]
+            if rows and min(rows)[0] <= REANCHOR_DISTANCE:
+                near.append((lines, min(rows)[1]))
+        return near
+
+    def find_quote(self, path: str, side: Side, line: int, quote: str, cited: _Anchor | None) -> tuple[Side, int] | None:
+        """Return the anchor whose text is the quote, nearest the cited row; the cited side first.
+
+        The other side is searched only when the quote matches no line on the cited side.
+        """
+        wanted = _squash_space(quote)
+        near = self._near(path, side, line, cited)
+        for where in (side, Side.LEFT if side is Side.RIGHT else Side.RIGHT):
+            best: tuple[int, int] | None = None
+            for lines, row in near:
+                for i, ln in enumerate(lines):
+                    own = _number_on(ln, where)
+                    if own is not None and _squash_space(ln.text) == wanted and (best is None or abs(i - row) < best[0]):
+                        best = (abs(i - row), own)
+            if best is not None:
+                return where, best[1]
+        return None
 
 
 def _as_int(value: Any) -> int | None:
@@ -131,6 +152,19 @@ _MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9][A-Za-z0-9-]*)")
 def neutralise_mentions(text: str) -> str:
     """Stop `@user` and `@org/team` in model text from pinging anyone (a zero-width joiner after @)."""
     return _MENTION.sub("@\u200d", text)
+
+
+def _range_start(start: int | None, cited: int, line: int, same_side: bool) -> int | str | None:
+    """Move a range's first line with its last, in the same numbering; a reason string when it cannot be kept.
+
+    A comment moved to the other side keeps its last line only: the two numberings differ.
+    """
+    if start is None or not same_side:
+        return None
+    start += line - cited
+    if start == line:
+        return None
+    return "bad_range" if start > line else start
 
 
 def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
@@ -153,7 +187,7 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
     cited = index.get(path, side, line)
     target: tuple[Side, int] | None = (side, line) if cited else None
     if quote is not None and (cited is None or _squash_space(cited.line.text) != _squash_space(quote)):
-        target = index.find_quote(path, side, line, quote, cited.hunk if cited else None)
+        target = index.find_quote(path, side, line, quote, cited)
         if target is None:
             return Dropped("quote_not_found" if cited else "line_not_in_diff", path, line)
     if target is None:
@@ -161,17 +195,13 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
     new_side, new_line = target
     anchor = index.get(path, new_side, new_line)
     assert anchor is not None
-    start = _as_int(entry.get("start_line"))
+    start = _range_start(_as_int(entry.get("start_line")), line, new_line, new_side is side)
+    if isinstance(start, str):
+        return Dropped(start, path, line)
     if start is not None:
-        start += new_line - line
-        if start == new_line:
-            start = None
-        elif start > new_line:
-            return Dropped("bad_range", path, line, f"start_line {start} after line {new_line}")
-        else:
-            first = index.get(path, new_side, start)
-            if first is None or first.hunk != anchor.hunk:
-                return Dropped("range_crosses_hunks", path, line)
+        first = index.get(path, new_side, start)
+        if first is None or first.hunk != anchor.hunk:
+            return Dropped("range_crosses_hunks", path, line)
     suggestion = entry.get("suggestion") if isinstance(entry.get("suggestion"), str) else None
     if suggestion is not None and new_side is Side.LEFT:
         return Dropped("suggestion_on_left", path, line)
@@ -181,15 +211,34 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
                    start, suggestion.rstrip("\n") if suggestion is not None else None)
 
 
+_FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.S)
+
+
+def reply_entries(content: str | None) -> list[Any] | None:
+    """Return the `comments` list of a reply: bare JSON, fenced in Markdown, or after some prose; None when none.
+
+    Servers asked for `json_object` or for no format at all may wrap the object in a fence or a sentence.
+    """
+    text = (content or "").strip()
+    candidates = [text, *(m.group(1) for m in _FENCE.finditer(text))]
+    if "{" in text:
+        candidates.append(text[text.index("{"):])
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        try:
+            data, _ = decoder.raw_decode(candidate.strip())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("comments"), list):
+            return list(data["comments"])
+    return None
+
+
 def parse_reply(content: str | None, batch: Batch) -> tuple[list[Comment], list[Dropped]]:
     """Parse and anchor one batch's reply; a reply that is not the expected JSON drops whole."""
-    try:
-        data = json.loads(content or "")
-    except json.JSONDecodeError as exc:
-        return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: not JSON ({exc.msg})")]
-    entries = data.get("comments") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: no comments list")]
+    entries = reply_entries(content)
+    if entries is None:
+        return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: no JSON object with a comments list")]
     index = BatchIndex(batch)
     kept: list[Comment] = []
     dropped: list[Dropped] = []
