@@ -71,7 +71,7 @@ def test_text_output_groups_comments_by_file(mistral: MistralDouble) -> None:
     assert "1 comment(s) (1 critical)" in out and "batch(es) done" in err
 
 
-def test_malformed_json_drops_that_batch_only(mistral: MistralDouble) -> None:
+def test_an_unreadable_reply_is_retried_as_two_halves_of_its_batch(mistral: MistralDouble) -> None:
     calls = iter(["{not json", None])
 
     def respond(body: dict[str, Any], attempt: int) -> Reply:
@@ -81,9 +81,13 @@ def test_malformed_json_drops_that_batch_only(mistral: MistralDouble) -> None:
     mistral.responder = respond
     code, result = _json(["review", "--diff-file", MEDIUM], _env(mistral, MISTRAL_REVIEW_CONCURRENCY="1",
                                                                  MISTRAL_REVIEW_REQUEST_TOKENS="8000"))
-    assert code == 0 and len(result["batches"]) > 2
-    assert [d["reason"] for d in result["dropped"]] == ["malformed_reply"]
-    assert len(result["comments"]) == len(result["batches"]) - 1
+    assert code == 0 and len(result["batches"]) > 2 and result["dropped"] == []
+    assert len(mistral.requests) == len(result["batches"]) + 2  # the unreadable one, then its two halves
+    first, half_a, half_b = mistral.user_messages()[:3]
+    assert sorted(added_lines({"messages": [{"role": "user", "content": first}]})) == sorted(
+        added_lines({"messages": [{"role": "user", "content": half_a}]})
+        + added_lines({"messages": [{"role": "user", "content": half_b}]}))
+    assert len(result["comments"]) == len(result["batches"]) + 1  # one per request that was answered
 
 
 def test_comments_outside_the_batch_are_dropped_and_an_off_by_two_quote_is_reanchored(mistral: MistralDouble) -> None:

@@ -99,7 +99,8 @@ class Plan:
         return sum(b.input_tokens for b in self.batches)
 
 
-def _slice_hunk(hunk: Hunk, lines: Sequence[DiffLine]) -> Hunk:
+def slice_hunk(hunk: Hunk, lines: Sequence[DiffLine]) -> Hunk:
+    """Return the part of a hunk made of these consecutive lines, with its header numbers."""
     old = [ln.old_no for ln in lines if ln.old_no is not None]
     new = [ln.new_no for ln in lines if ln.new_no is not None]
     old_start = old[0] if old else max(hunk.old_start, 0)
@@ -118,7 +119,7 @@ def _split_hunk(hunk: Hunk, room: int, count: Callable[[str], int]) -> list[tupl
         while end < len(hunk.lines) and (used + costs[end] <= room or end == start):
             used += costs[end]
             end += 1
-        pieces.append((_slice_hunk(hunk, hunk.lines[start:end]), used))
+        pieces.append((slice_hunk(hunk, hunk.lines[start:end]), used))
         if end >= len(hunk.lines):
             break
         start = max(end - OVERLAP_LINES, start + 1)

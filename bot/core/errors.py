@@ -17,12 +17,14 @@ class UsageError(ReviewError):
 
 
 class ModelError(ReviewError):
-    """A model call failed for good; `attempts` says how hard we tried."""
+    """A model call failed for good; `attempts` says how hard we tried, `lost_attempts` how many timed
+    out after they were sent (the server may have billed those)."""
 
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, lost_attempts: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+        self.lost_attempts = lost_attempts
 
 
 class AnchorRejected(ReviewError):

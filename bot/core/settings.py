@@ -17,6 +17,7 @@ from bot.core.severity import Severity
 from bot.core.spend import Price, price_for
 
 MODEL_CONTEXT = 256_000
+RESPONSE_FORMATS = ("json_schema", "json_object", "none")
 REPO_CONFIG_PATH = ".github/mistral-review.toml"
 
 
@@ -41,7 +42,9 @@ class Settings:
     output_tokens: int = 4_000
     temperature: float = 0.1
     reasoning_effort: str = "none"
-    timeout_s: float = 120.0
+    response_format: str = "json_schema"  # or json_object, or none (the prompt describes the JSON)
+    timeout_s: float = 60.0  # read timeout of a model call: this base...
+    timeout_per_1k_s: float = 4.0  # ...plus this per 1,000 input tokens of the batch
     retry_attempts: int = 5
     retry_max_wait_s: float = 30.0
     retry_total_s: float = 180.0
@@ -54,6 +57,10 @@ class Settings:
     def price(self) -> Price:
         """Return the price per million tokens in force."""
         return price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output)
+
+    def read_timeout_s(self, input_tokens: int) -> float:
+        """Return the read timeout of a call carrying this many input tokens (a CPU server reads ~250/s)."""
+        return self.timeout_s + self.timeout_per_1k_s * input_tokens / 1000
 
     @property
     def limits(self) -> Limits:
@@ -89,6 +96,8 @@ ENV_NAMES = {
     "MISTRAL_REVIEW_REASONING_EFFORT": "reasoning_effort",
     "MISTRAL_REVIEW_OUTPUT_TOKENS": "output_tokens",
     "MISTRAL_REVIEW_TIMEOUT_S": "timeout_s",
+    "MISTRAL_REVIEW_TIMEOUT_PER_1K_S": "timeout_per_1k_s",
+    "MISTRAL_REVIEW_RESPONSE_FORMAT": "response_format",
     "MISTRAL_REVIEW_RETRY_ATTEMPTS": "retry_attempts",
     "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "retry_max_wait_s",
     "MISTRAL_REVIEW_RETRY_TOTAL_S": "retry_total_s",
@@ -145,7 +154,7 @@ def _convert(key: str, value: Any) -> Any:
         return _number(key, value, int, 256, 64_000)
     if key == "temperature":
         return _number(key, value, float, 0, 1.5)
-    if key in ("timeout_s", "retry_max_wait_s", "retry_total_s"):
+    if key in ("timeout_s", "timeout_per_1k_s", "retry_max_wait_s", "retry_total_s"):
         return _number(key, value, float, 0, 3600)
     if key == "retry_attempts":
         return _number(key, value, int, 1, 20)
@@ -157,6 +166,10 @@ def _convert(key: str, value: Any) -> Any:
     if key == "reasoning_effort":
         if str(value) not in ("none", "low", "medium", "high"):
             raise ConfigError(f"reasoning_effort must be none, low, medium or high, not {value!r}")
+        return str(value)
+    if key == "response_format":
+        if str(value) not in RESPONSE_FORMATS:
+            raise ConfigError(f"response_format must be {', '.join(RESPONSE_FORMATS)}, not {value!r}")
         return str(value)
     if key in ("ignore", "skip_labels"):
         return _globs(key, value)

@@ -37,13 +37,15 @@ def price_for(model: str, *, input_per_m: float | None = None, output_per_m: flo
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens and dollars spent; `estimated` when a server reported no usage and we counted."""
+    """Tokens and dollars spent; `estimated` when a server reported no usage, or a timed-out call may have
+    been billed, and we counted. `model` is the model the server said answered (empty when none did)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     calls: int = 0
     estimated: bool = False
+    model: str = ""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -52,6 +54,7 @@ class Usage:
             self.cost_usd + other.cost_usd,
             self.calls + other.calls,
             self.estimated or other.estimated,
+            self.model or other.model,
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -62,6 +65,7 @@ class Usage:
             "cost_usd": round(self.cost_usd, 6),
             "calls": self.calls,
             "estimated": self.estimated,
+            "model": self.model or None,
         }
 
 

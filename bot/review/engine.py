@@ -15,7 +15,8 @@ from bot.core.batching import Batch, Counter, Plan, RequestShape, Skipped, plan_
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff
 from bot.core.errors import ModelError
-from bot.core.reply import Comment, Dropped, finalise, parse_reply
+from bot.core.halving import halve
+from bot.core.reply import Comment, Dropped, finalise, parse_reply, reply_entries
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
 from bot.review.ports import BudgetGate, Completion, Model
@@ -23,10 +24,15 @@ from bot.review.prompting import Prompts, user_message
 
 log = logging.getLogger(__name__)
 
+SPLIT_DEPTH = 1  # a cut-off or unreadable reply: retry each half of the batch once, no deeper
+
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What one batch gave: comments, drops, spend, or the error that stopped it."""
+    """What one batch gave: comments, drops, spend, or the error that stopped it (or part of it).
+
+    `failed_paths` are the files not reviewed because of `error` (all of the batch's, or a failed half's).
+    """
 
     index: int
     comments: tuple[Comment, ...] = ()
@@ -34,6 +40,13 @@ class BatchResult:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     not_run: bool = False
+    failed_paths: tuple[str, ...] = ()
+
+    def __add__(self, other: BatchResult) -> BatchResult:
+        errors = [e for e in (self.error, other.error) if e]
+        return BatchResult(self.index, self.comments + other.comments, self.dropped + other.dropped,
+                           self.usage + other.usage, "; ".join(errors) or None, False,
+                           tuple(dict.fromkeys(self.failed_paths + other.failed_paths)))
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,14 @@ class ReviewResult:
     def failed(self) -> list[BatchResult]:
         """Return the batches whose model call failed."""
         return [b for b in self.batches if b.error is not None]
+
+    @property
+    def dropped_by_reason(self) -> dict[str, int]:
+        """Return how many comments (or whole replies) were dropped, by reason."""
+        counts: dict[str, int] = {}
+        for d in self.dropped:
+            counts[d.reason] = counts.get(d.reason, 0) + 1
+        return counts
 
     @property
     def skipped(self) -> list[Skipped]:
@@ -123,7 +144,22 @@ def _usage(completion: Completion, batch: Batch, counter: Counter, settings: Set
                   batch.input_tokens, prompt, 100.0 * (prompt - batch.input_tokens) / max(prompt, 1))
     prompt = batch.input_tokens if prompt is None else prompt
     done = counter.text(completion.content) if done is None else done
-    return Usage(prompt, done, settings.price.cost(prompt, done), 1, estimated)
+    return Usage(prompt, done, settings.price.cost(prompt, done), 1, estimated, completion.model or "")
+
+
+def _lost(attempts: int, batch: Batch, settings: Settings) -> Usage:
+    """Book attempts that timed out after they were sent: the server may have read (and billed) the prompt."""
+    tokens = attempts * batch.input_tokens
+    return Usage(tokens, 0, settings.price.cost(tokens, 0), attempts, attempts > 0)
+
+
+def _unusable(completion: Completion) -> str | None:
+    """Return why a reply cannot be used whole (cut off at the token limit, or not the JSON asked for)."""
+    if completion.finish_reason == "length":
+        return "reply cut off at the output token limit (finish_reason: length)"
+    if reply_entries(completion.content) is None:
+        return "reply is not a JSON object with a comments list"
+    return None
 
 
 class _AllOf:
@@ -147,21 +183,49 @@ class _AllOf:
             gate.settle(reserved, spent)
 
 
-def _run_one(batch: Batch, model: Model, settings: Settings, counter: Counter, prompts: Prompts,
-             budget: BudgetGate) -> BatchResult:
+@dataclass(frozen=True)
+class _Call:
+    """What every model call of a review shares."""
+
+    model: Model
+    settings: Settings
+    counter: Counter
+    prompts: Prompts
+    budget: BudgetGate
+
+    def exact(self, diff: str) -> int:
+        """Count the whole request a diff text makes."""
+        return self.counter.request(self.prompts.system, _user(self.prompts, self.settings, diff))
+
+
+def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
+    """Ask about one batch; a cut-off or unreadable reply is retried as two halves, else the batch fails."""
+    settings = call.settings
     reserved = worst_case(batch.input_tokens, settings.output_tokens, settings.price)
-    if not budget.reserve(reserved):
+    if not call.budget.reserve(reserved):
+        if depth:
+            return BatchResult(batch.index, error="no budget left to retry", failed_paths=tuple(batch.paths))
         return BatchResult(batch.index, not_run=True)
     try:
-        completion = model.complete(prompts.system, _user(prompts, settings, batch.diff_text),
-                                    max_tokens=settings.output_tokens, schema=prompts.reply_schema)
+        completion = call.model.complete(call.prompts.system, _user(call.prompts, settings, batch.diff_text),
+                                         max_tokens=settings.output_tokens, schema=call.prompts.reply_schema,
+                                         timeout_s=settings.read_timeout_s(batch.input_tokens))
     except ModelError as exc:
-        budget.settle(reserved, 0.0)
-        return BatchResult(batch.index, error=str(exc))
-    usage = _usage(completion, batch, counter, settings)
-    budget.settle(reserved, usage.cost_usd)
-    comments, dropped = parse_reply(completion.content, batch)
-    return BatchResult(batch.index, tuple(comments), tuple(dropped), usage)
+        lost = _lost(exc.lost_attempts, batch, settings)
+        call.budget.settle(reserved, lost.cost_usd)
+        return BatchResult(batch.index, usage=lost, error=str(exc), failed_paths=tuple(batch.paths))
+    usage = _usage(completion, batch, call.counter, settings) + _lost(completion.lost_attempts, batch, settings)
+    call.budget.settle(reserved, usage.cost_usd)
+    problem = _unusable(completion)
+    if problem is None:
+        comments, dropped = parse_reply(completion.content, batch)
+        return BatchResult(batch.index, tuple(comments), tuple(dropped), usage)
+    halves = halve(batch, call.exact) if depth < SPLIT_DEPTH else None
+    if halves is None:
+        return BatchResult(batch.index, usage=usage, error=problem, failed_paths=tuple(batch.paths))
+    log.warning("batch %d: %s; retrying it as two halves", batch.index + 1, problem)
+    first, second = (_run_one(half, call, depth + 1) for half in halves)
+    return BatchResult(batch.index, usage=usage) + first + second
 
 
 def run_review(
@@ -180,12 +244,12 @@ def run_review(
     Before each call its worst case is held against the budget and every extra gate
     (the server's monthly budgets); a batch that does not fit is not sent.
     """
-    budget = _AllOf([_Budget(budget_left_usd), *gates])
+    call = _Call(model, settings, counter, prompts, _AllOf([_Budget(budget_left_usd), *gates]))
     results: list[BatchResult] = []
     lock = threading.Lock()
 
     def work(batch: Batch) -> BatchResult:
-        result = _run_one(batch, model, settings, counter, prompts, budget)
+        result = _run_one(batch, call)
         with lock:
             results.append(result)
             if on_progress:

@@ -112,7 +112,7 @@ class ReviewRequest:
 
 
 class Completion(Protocol):
-    """What a model adapter returns."""
+    """What a model adapter returns (see bot.llm.mistral.Completion)."""
 
     @property
     def content(self) -> str: ...
@@ -120,13 +120,20 @@ class Completion(Protocol):
     def prompt_tokens(self) -> int | None: ...
     @property
     def completion_tokens(self) -> int | None: ...
+    @property
+    def finish_reason(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def lost_attempts(self) -> int: ...
 
 
 class Model(Protocol):
     """Anything that answers a system + user prompt with JSON text."""
 
-    def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any]) -> Completion:
-        """Return one reply."""
+    def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any],
+                 timeout_s: float | None = None) -> Completion:
+        """Return one reply; `timeout_s` is the read timeout that fits this request."""
 
 
 class BudgetGate(Protocol):

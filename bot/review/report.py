@@ -43,7 +43,8 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "batches": [{"files": result.plan.batches[b.index].paths,
                      "input_tokens": result.plan.batches[b.index].input_tokens,
                      "status": "failed" if b.error else "over-budget" if b.not_run else "done",
-                     **({"error": b.error} if b.error else {})} for b in result.batches],
+                     **({"error": b.error, "failed_files": list(b.failed_paths)} if b.error else {})}
+                    for b in result.batches],
         "skipped": skipped_json(result.skipped),
         "dropped": [d.as_dict() for d in result.dropped],
         "masked_secrets": result.plan.masked_secrets,
@@ -91,15 +92,14 @@ def result_text(result: ReviewResult) -> str:
         if c.suggestion is not None:
             lines.append("    suggested replacement:")
             lines.append(_indent(c.suggestion, "      | ") if c.suggestion else "      | (delete the lines)")
-    if not result.comments:
+    if not result.comments and not result.failed:
         lines.append("No problems found.")
     u = result.usage
     lines.append(f"{len(result.comments)} comment(s) ({severity_counts(result.comments)}); "
                  f"{u.prompt_tokens:,} input + {u.completion_tokens:,} output tokens, "
                  f"${u.cost_usd:.4f}{' (estimated)' if u.estimated else ''}")
     for failed in result.failed:
-        lines.append(f"batch {failed.index + 1} failed ({', '.join(result.plan.batches[failed.index].paths)}): "
-                     f"{failed.error}")
+        lines.append(f"batch {failed.index + 1} failed ({', '.join(failed.failed_paths)}): {failed.error}")
     lines.extend(_skips_text(result.skipped))
     return "\n".join(lines)
 

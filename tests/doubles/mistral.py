@@ -36,6 +36,7 @@ class Reply:
     usage: dict[str, Any] | None = None
     omit_usage: bool = False
     finish_reason: str = "stop"
+    model: str | None = None  # the model the reply claims; None echoes the requested one
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,36 @@ def _error_body(status: int) -> str:
     kind = "rate_limited" if status == 429 else "invalid_request_error" if status < 500 else "internal_server_error"
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     return json.dumps({"object": "error", "message": phrase, "type": kind, "param": None, "code": str(status)})
+
+
+# What llama-cpp-python's server answers to `response_format: {"type": "json_schema"}`: its pydantic
+# validation error, wrapped as an HTTP 500 by its route error handler.
+LLAMA_CPP_PYTHON_REFUSAL = json.dumps({"error": {
+    "message": "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+               "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+               "'ctx': {'expected': \"'text' or 'json_object'\"}}]",
+    "type": "internal_server_error", "param": None, "code": None}})
+# What an OpenAI-compatible server that knows no `reasoning_effort` answers (vLLM-style 400).
+NO_REASONING_EFFORT = json.dumps({"object": "error", "type": "BadRequestError", "param": None, "code": 400,
+                                  "message": "1 validation error: reasoning_effort: Extra inputs are not permitted"})
+
+
+def like_llama_cpp_python(then: Responder) -> Responder:
+    """Behave as llama-cpp-python's server: a 500 for a json_schema response format, else `then`."""
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            return Reply(status=500, error_body=LLAMA_CPP_PYTHON_REFUSAL)
+        return then(body, attempt)
+
+    return respond
+
+
+def without_reasoning_effort(then: Responder) -> Responder:
+    """Behave as a server that refuses the `reasoning_effort` field with a 400, else `then`."""
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        return Reply(status=400, error_body=NO_REASONING_EFFORT) if "reasoning_effort" in body else then(body, attempt)
+
+    return respond
 
 
 class MistralDouble:
@@ -217,7 +248,7 @@ class MistralDouble:
         message = {"role": "assistant", "content": reply.content, "tool_calls": None, "prefix": False}
         choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason}
         out: dict[str, Any] = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "chat.completion"}
-        out |= {"created": int(time.time()), "model": body["model"], "choices": [choice]}
+        out |= {"created": int(time.time()), "model": reply.model or body["model"], "choices": [choice]}
         if not reply.omit_usage:
             prompt, completion = len(json.dumps(body["messages"])) // 4, len(reply.content or "") // 4 + 1
             auto = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
