@@ -7,13 +7,21 @@ what was not reviewed, and every attempt's cost is booked.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from bot.core.diff import parse_diff
+from bot.core.settings import Settings
+from bot.llm.mistral import model_from_settings
 from bot.llm.negotiation import ServerTerms, refused_field
+from bot.llm.tokens import TekkenCounter
+from bot.review.engine import plan_review, run_review
+from bot.review.prompting import Prompts
+from tests.conftest import diff_bytes
 from tests.doubles.mistral import (
     LLAMA_CPP_PYTHON_REFUSAL,
     NO_REASONING_EFFORT,
@@ -105,6 +113,7 @@ def test_a_reply_that_stays_cut_fails_its_batch_loudly(mistral: MistralDouble) -
     (batch,) = result["batches"]
     assert batch["status"] == "failed" and batch["failed_files"] == ["src/requests/utils.py"]
     assert "finish_reason: length" in batch["error"] and result["usage"]["calls"] == 3
+    assert result["dropped"] == []  # the cut replies' partial comments are not salvaged
     code, out, _ = _run(["review", "--diff-file", TINY], _env(mistral))
     assert code == 3 and "No problems found." not in out
     assert "failed (src/requests/utils.py)" in out
@@ -140,3 +149,23 @@ def test_only_a_refusal_naming_an_optional_field_steps_down(status: int, body: s
 
 def test_no_response_format_is_the_floor() -> None:
     assert refused_field(400, '{"message": "response_format"}', ServerTerms("none")) is None
+
+
+def test_the_result_lists_failed_files_and_drops_by_reason(mistral: MistralDouble, counter: TekkenCounter,
+                                                           prompts: Prompts) -> None:
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        if "\n### src/flask/app.py\n" in user:
+            return Reply(CUT, finish_reason="length")
+        return Reply(json.dumps({"comments": [{"path": "elsewhere.py", "line": 1, "side": "RIGHT", "quote": "x",
+                                               "severity": "major", "body": "Off the diff."}]}))
+
+    mistral.responder = respond
+    settings = Settings.from_env(_env(mistral, MISTRAL_REVIEW_REQUEST_TOKENS="8000", MISTRAL_REVIEW_CONCURRENCY="1"))
+    plan = plan_review(parse_diff(diff_bytes("medium-multi-file.diff")), settings, counter=counter, prompts=prompts)
+    result = run_review(plan, model_from_settings(settings), settings, counter=counter, prompts=prompts)
+    failed = [b for b in plan.batches if "src/flask/app.py" in b.paths]
+    assert len(failed) == 1 and "src/flask/app.py" in result.failed_files
+    assert set(result.failed_files) <= set(failed[0].paths)
+    answered = sum("\n### src/flask/app.py\n" not in u for u in mistral.user_messages())
+    assert result.dropped_by_reason == {"path_not_in_batch": answered}

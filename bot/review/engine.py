@@ -65,6 +65,11 @@ class ReviewResult:
         return [b for b in self.batches if b.error is not None]
 
     @property
+    def failed_files(self) -> list[str]:
+        """Return the files left unreviewed by failed model calls or replies, in batch order."""
+        return list(dict.fromkeys(path for b in self.failed for path in b.failed_paths))
+
+    @property
     def dropped_by_reason(self) -> dict[str, int]:
         """Return how many comments (or whole replies) were dropped, by reason."""
         counts: dict[str, int] = {}
