@@ -61,6 +61,18 @@ def test_a_server_that_refuses_json_schema_with_a_500_gets_json_object_once(
     assert "json_schema -> json_object" in caplog.text
 
 
+def test_a_server_that_takes_no_response_format_at_all_gets_none(mistral: MistralDouble) -> None:
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        if "response_format" in body:
+            return Reply(status=400, error_body='{"error": "response_format is not supported by this server"}')
+        return Reply(f"```json\n{first_added()(body, attempt).content}\n```")
+
+    mistral.responder = respond
+    code, result = _json(["review", "--diff-file", TINY], _env(mistral, MISTRAL_REVIEW_RETRY_ATTEMPTS="1"))
+    assert code == 0 and len(result["comments"]) == 1
+    assert _formats(mistral) == ["json_schema", "json_object", "none"]
+
+
 def test_a_server_that_refuses_reasoning_effort_gets_a_request_without_it(mistral: MistralDouble) -> None:
     mistral.responder = without_reasoning_effort(first_added())
     code, result = _json(["review", "--diff-file", TINY], _env(mistral))
