@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--format", choices=("text", "json", "csv"), default="text")
     jobs = commands.add_parser("worker", help="run a job worker alone")
     jobs.add_argument("--threads", type=int, default=1, help="jobs run at once in this process")
+    from bot.evaluation.command import add_arguments as eval_arguments
+
+    eval_arguments(commands.add_parser("eval", help="score review quality on seeded-problem and clean cases"))
     return parser
 
 
@@ -215,6 +218,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             from bot.server.serve import worker
 
             return worker(env, threads=args.threads)
+        if args.command == "eval":
+            from bot.evaluation.command import run_eval_command
+
+            return run_eval_command(args, env, out, err)
         if args.command == "action":
             from bot.action import main as action_main
 

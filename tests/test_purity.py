@@ -37,6 +37,7 @@ LAYERS = {
     "bot.llm": {"bot.core", "bot.retry"},
     "bot.hosts": {"bot.core", "bot.review", "bot.retry"},
     "bot.server": {"bot.core", "bot.review", "bot.llm", "bot.hosts", "bot.retry"},
+    "bot.evaluation": {"bot.core", "bot.review", "bot.llm", "bot.retry"},
 }
 
 

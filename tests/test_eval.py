@@ -1,0 +1,239 @@
+"""`mistral-review eval`: the shipped suite, the scoring, and the harness against the Mistral double over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from bot.core.diff import Side
+from bot.core.eval_scoring import CLASSES, CaseRun, CaseSpec, Seeded, line_texts, score_case, totals
+from bot.core.reply import Comment
+from bot.core.settings import Settings
+from bot.core.severity import Severity
+from bot.evaluation.suite import SHIPPED, Case, load_cases
+from bot.llm.tokens import TekkenCounter
+from bot.review.engine import plan_review
+from bot.review.prompting import Prompts
+from tests.doubles.mistral import MistralDouble, Reply
+
+CASE_KEYS = {"id", "language", "class", "seeded", "found", "comments", "noise", "tokens", "cost_usd"}
+TOTAL_KEYS = {"cases", "recall", "noise_per_100_lines", "anchoring", "tokens", "cost_usd", "cost_per_found_usd"}
+SUITE = load_cases()
+HIT = "py-off-by-one-requests-iter-slices"
+CLEAN = "clean-go-counters-rwmutex"
+
+
+@pytest.fixture()
+def mistral() -> Iterator[MistralDouble]:
+    with MistralDouble() as double:
+        yield double
+    assert double.schema_errors == []
+
+
+def _env(double: MistralDouble, **extra: str) -> dict[str, str]:
+    return {"MISTRAL_API_KEY": "test-key", "MISTRAL_SERVER_URL": double.url, "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "0.01",
+            "MISTRAL_REVIEW_TIMEOUT_S": "10", **extra}
+
+
+def _eval(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["eval", *args], env=env, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _case(case_id: str) -> Case:
+    return next(c for c in SUITE if c.spec.id == case_id)
+
+
+def _texts(case: Case) -> dict[tuple[str, Side, int], str]:
+    return line_texts(case.files)
+
+
+def _entry(case: Case, line: int, *, quote_line: int | None = None, severity: str = "major") -> dict[str, Any]:
+    """A reply comment on `line` of the case's first seeded file, quoting `quote_line` (default: the same line)."""
+    path = case.spec.seeded[0].path if case.spec.seeded else case.files[0].path
+    quote = _texts(case)[(path, Side.RIGHT, quote_line or line)]
+    return {"path": path, "line": line, "side": "RIGHT", "severity": severity, "body": "Look here.", "quote": quote}
+
+
+def _copy(tmp_path: Path, *case_ids: str) -> str:
+    for case_id in case_ids:
+        for suffix in (".diff", ".toml"):
+            shutil.copy(SHIPPED / f"{case_id}{suffix}", tmp_path / f"{case_id}{suffix}")
+    return str(tmp_path)
+
+
+def _answer_by_case(replies: dict[str, list[dict[str, Any]]], prompts: Prompts,
+                    counter: TekkenCounter) -> Any:
+    """A responder that finds which case a request is for by its rendered diff, and answers with that case's reply."""
+    rendered = {}
+    for case in SUITE:
+        (batch,) = plan_review(case.files, Settings(), counter=counter, prompts=prompts).batches
+        rendered[case.spec.id] = batch.diff_text.rstrip("\n")
+
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        case_id = max((cid for cid, text in rendered.items() if text in user), key=lambda cid: len(rendered[cid]))
+        return Reply(json.dumps({"comments": replies.get(case_id, [])}))
+
+    return respond
+
+
+def test_the_shipped_suite_has_enough_cases_classes_and_languages() -> None:
+    seeded = [c for c in SUITE if not c.spec.clean]
+    assert len(seeded) >= 40 and len(SUITE) - len(seeded) >= 10
+    assert {c.spec.kind for c in SUITE} == CLASSES
+    assert {c.spec.language for c in SUITE} >= {"python", "go"} and {c.spec.language for c in SUITE} & {"javascript", "typescript"}
+    readme = (SHIPPED / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{c.spec.id}`" in readme and c.spec.source for c in SUITE)
+
+
+@pytest.mark.parametrize("case", SUITE, ids=lambda c: c.spec.id)
+def test_every_seeded_line_is_a_changed_line_of_its_diff_on_its_side(case: Case) -> None:
+    changed = {(f.path, ln.side, ln.line) for f in case.files for h in f.hunks for ln in h.lines if ln.changed}
+    for s in case.spec.seeded:
+        assert (s.path, s.side, s.line) in changed, f"{case.spec.id}: {s} is not a changed line of its diff"
+
+
+def test_masking_hides_no_case_s_point(counter: TekkenCounter, prompts: Prompts) -> None:
+    for case in SUITE:
+        plan = plan_review(case.files, Settings(), counter=counter, prompts=prompts)
+        assert plan.masked_secrets == 0 and len(plan.batches) == 1 and not plan.skipped, case.spec.id
+        for s in case.spec.seeded:
+            assert _texts(case)[(s.path, s.side, s.line)] in plan.batches[0].diff_text, case.spec.id
+
+
+def test_a_perfect_reviewer_scores_full_recall_no_noise_and_exact_anchors(
+        mistral: MistralDouble, counter: TekkenCounter, prompts: Prompts) -> None:
+    replies = {c.spec.id: [_entry(c, s.line, severity=c.spec.min_severity.value) for s in c.spec.seeded] for c in SUITE}
+    mistral.responder = _answer_by_case(replies, prompts, counter)
+    code, out, err = _eval(["--format", "json"], _env(mistral))
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) == {"cases", "totals"} and set(report["totals"]) == TOTAL_KEYS
+    assert all(set(row) == CASE_KEYS for row in report["cases"]) and len(report["cases"]) == len(SUITE)
+    assert len(mistral.requests) == len(SUITE)
+    t = report["totals"]
+    assert (t["cases"], t["recall"], t["noise_per_100_lines"], t["anchoring"]) == (len(SUITE), 1.0, 0.0, 1.0)
+    assert t["tokens"] == sum(r["tokens"] for r in report["cases"]) > 0
+    found = [r for r in report["cases"] if r["found"]]
+    assert t["cost_per_found_usd"] == pytest.approx(t["cost_usd"] / len(found), abs=1e-6)
+    for row in report["cases"]:
+        clean = row["class"] == "clean"
+        assert row["found"] is (None if clean else True) and row["noise"] == 0 and (row["seeded"] == []) == clean
+
+
+def test_hand_made_replies_a_hit_a_near_miss_noise_on_a_clean_case_and_a_moved_anchor(
+        tmp_path: Path, mistral: MistralDouble, counter: TekkenCounter, prompts: Prompts) -> None:
+    hit, clean = _case(HIT), _case(CLEAN)
+    line = hit.spec.seeded[0].line
+    replies = {HIT: [_entry(hit, line), _entry(hit, line + 3)],  # found; the one 3 lines away is noise
+               CLEAN: [_entry(clean, next(ln.line for ln in clean.files[0].hunks[0].lines if ln.kind.value == "+"),
+                                   severity="minor")]}
+    mistral.responder = _answer_by_case(replies, prompts, counter)
+    cases = _copy(tmp_path, HIT, CLEAN)
+    code, out, _ = _eval(["--cases", cases, "--format", "json"], _env(mistral))
+    rows = {r["id"]: r for r in json.loads(out)["cases"]}
+    assert code == 0 and (rows[HIT]["found"], rows[HIT]["noise"], len(rows[HIT]["comments"])) == (True, 1, 2)
+    assert (rows[CLEAN]["found"], rows[CLEAN]["noise"]) == (None, 1)
+    totals_ = json.loads(out)["totals"]
+    lines = sum(f.changed_count for c in (hit, clean) for f in c.files)
+    assert totals_["noise_per_100_lines"] == pytest.approx(round(200 / lines, 3))
+    assert (totals_["recall"], totals_["anchoring"]) == (1.0, 1.0)
+    # the model cites the line below the seeded one but quotes the seeded line: the review moves the comment
+    # there (found), and anchoring counts the citation as wrong
+    replies[HIT] = [_entry(hit, line + 1, quote_line=line)]
+    replies[CLEAN] = []
+    code, out, _ = _eval(["--cases", cases, "--format", "json"], _env(mistral))
+    report = json.loads(out)
+    assert report["cases"][1]["found"] is True and report["totals"]["anchoring"] == 0.0
+
+
+def test_scoring_a_hit_a_near_miss_a_mild_comment_and_the_wrong_side() -> None:
+    spec = CaseSpec("c", "python", "off-by-one", (Seeded("a.py", 10, Side.RIGHT),), Severity.MAJOR)
+
+    def scored(*comments: Comment) -> tuple[bool | None, int]:
+        score = score_case(CaseRun(spec, comments, (), {}, 50))
+        return score.found, score.noise
+
+    def at(line: int, severity: Severity = Severity.MAJOR, side: Side = Side.RIGHT, start: int | None = None) -> Comment:
+        return Comment("a.py", line, side, severity, "b", "q", start)
+
+    assert scored(at(12)) == (True, 0) and scored(at(8, Severity.CRITICAL)) == (True, 0)
+    assert scored(at(13)) == (False, 1) and scored(at(7)) == (False, 1)
+    assert scored(at(10, Severity.MINOR)) == (False, 0)  # on the problem, too mild to count, not noise
+    assert scored(at(10, side=Side.LEFT)) == (False, 1)
+    assert scored(at(20, start=12)) == (True, 0)  # a range that covers the seeded line's neighbourhood
+    clean = CaseSpec("k", "go", "clean", ())
+    assert score_case(CaseRun(clean, (at(3),), (), {}, 25)).found is None
+    both = [score_case(CaseRun(spec, (at(10), at(40)), (), {}, 50)), score_case(CaseRun(clean, (at(3),), (), {}, 50))]
+    assert totals(both)["noise_per_100_lines"] == 2.0 and totals(both)["recall"] == 1.0
+
+
+def test_anchoring_counts_raw_quotes_that_match_the_cited_line() -> None:
+    spec = CaseSpec("c", "go", "race-condition", (Seeded("m.go", 2, Side.RIGHT),))
+    texts = {("m.go", Side.RIGHT, 2): "\tc.m[name] += delta", ("m.go", Side.LEFT, 2): "\tc.mu.Lock()"}
+    raw = ({"path": "m.go", "line": 2, "quote": "c.m[name]   += delta"},  # spaces squashed: matches
+           {"path": "m.go", "line": 2, "side": "LEFT", "quote": "c.mu.Lock()"},
+           {"path": "m.go", "line": 3, "quote": "c.m[name] += delta"},  # cites the wrong line
+           {"path": "m.go", "line": 2})  # no quote
+    score = score_case(CaseRun(spec, (), raw, texts, 4))
+    assert (score.anchored, score.cited) == (2, 4) and totals([score])["anchoring"] == 0.5
+
+
+def test_failed_model_calls_exit_3_and_count_as_not_found(tmp_path: Path, mistral: MistralDouble) -> None:
+    mistral.responder = lambda body, attempt: Reply(status=500)
+    code, out, err = _eval(["--cases", _copy(tmp_path, HIT), "--format", "json"],
+                           _env(mistral, MISTRAL_REVIEW_RETRY_ATTEMPTS="2"))
+    report = json.loads(out)
+    assert code == 3 and f"1 of 1 case run(s) failed and count as not found: {HIT}" in err
+    assert report["cases"][0]["found"] is False and "HTTP 500" in report["failed"][0]["errors"][0]
+    code, out, _ = _eval(["--cases", str(tmp_path)], _env(mistral, MISTRAL_REVIEW_RETRY_ATTEMPTS="1"))
+    assert code == 3 and f"FAILED {HIT}" in out and "recall 0.000 (0/1" in out
+
+
+def test_repeat_reports_each_run_and_the_spread(tmp_path: Path, mistral: MistralDouble) -> None:
+    hit = _case(HIT)
+    calls = iter(range(100))
+    # the first run finds the problem, the second says nothing
+    mistral.responder = lambda body, attempt: Reply(json.dumps(
+        {"comments": [_entry(hit, hit.spec.seeded[0].line)] if next(calls) == 0 else []}))
+    cases = _copy(tmp_path, HIT)
+    code, out, _ = _eval(["--cases", cases, "--format", "json", "--repeat", "2", "--model", "other-model"],
+                         _env(mistral, MISTRAL_REVIEW_CONCURRENCY="1"))
+    report = json.loads(out)
+    assert code == 0 and [(r["run"], r["found"]) for r in report["cases"]] == [(1, True), (2, False)]
+    assert report["totals"]["runs"] == 2 and report["totals"]["recall"] == 0.5
+    assert report["totals"]["spread"]["recall"] == {"min": 0.0, "max": 1.0, "stdev": 0.5}
+    assert {b["model"] for b in mistral.bodies()} == {"other-model"}
+    code, out, _ = _eval(["--cases", cases, "--repeat", "2", "--server-url", mistral.url + "/"],
+                         {**_env(mistral), "MISTRAL_SERVER_URL": "http://127.0.0.1:9"})
+    assert code == 0 and "recall over 2 runs: min 0, max 0" in out and f"{HIT}#2" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--cases", "/no/such/folder"], "--cases: /no/such/folder is not a folder"),
+    (["--repeat", "0"], "--repeat must be between 1 and 20"),
+    (["--format", "yaml"], "invalid choice"),
+])
+def test_bad_usage_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    code, out, err = _eval(args, {"MISTRAL_API_KEY": "k"})
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_a_broken_case_is_named_and_exit_2(tmp_path: Path) -> None:
+    _copy(tmp_path, HIT)
+    (tmp_path / f"{HIT}.toml").write_text('language = "cobol"\nclass = "off-by-one"\n')
+    code, _, err = _eval(["--cases", str(tmp_path)], {"MISTRAL_API_KEY": "k"})
+    assert code == 2 and f"case {HIT}: language must be one of" in err
+    (tmp_path / f"{HIT}.toml").write_text('language = "go"\nclass = "clean"\n')
+    (tmp_path / f"{HIT}.diff").write_text("not a diff\n")
+    code, _, err = _eval(["--cases", str(tmp_path)], {"MISTRAL_API_KEY": "k"})
+    assert code == 2 and f"case {HIT}: not a unified diff" in err
