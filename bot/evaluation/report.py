@@ -63,12 +63,13 @@ def _figure(value: float | None, fmt: str) -> str:
 def report_text(scores: Sequence[CaseScore]) -> str:
     """Return a table of the cases and the totals, for people."""
     repeated = len(_by_run(scores)) > 1
-    lines = [f"{'case':<40} {'lang':<10} {'class':<22} {'found':<6} {'comments':>8} {'noise':>5} "
+    names = [f"{s.run.spec.id}#{s.run.run}" if repeated else s.run.spec.id for s in scores]
+    width = max(len(n) for n in [*names, "case"])
+    lines = [f"{'case':<{width}} {'lang':<10} {'class':<22} {'found':<6} {'comments':>8} {'noise':>5} "
              f"{'tokens':>7} {'cost':>9} {'wall':>7}"]
-    for s in scores:
-        name = f"{s.run.spec.id}#{s.run.run}" if repeated else s.run.spec.id
-        lines.append(f"{name:<40} {s.run.spec.language:<10} {s.run.spec.kind:<22} {_found(s):<6} "
-                     f"{len(s.run.comments):>8} {s.noise:>5} {s.tokens:>7,} ${s.run.cost_usd:>8.5f} {s.run.wall_s:>6.1f}s")
+    for name, s in zip(names, scores):
+        lines.append(f"{name:<{width}} {s.run.spec.language:<10} {s.run.spec.kind:<22} {_found(s):<6} "
+                     f"{len(s.run.comments):>8} {s.noise:>5} {s.tokens:>7,} {f'${s.run.cost_usd:.5f}':>9} {s.run.wall_s:>6.1f}s")
     t = totals(scores)
     seeded = [s for s in scores if s.found is not None]
     lines.append(
@@ -77,8 +78,9 @@ def report_text(scores: Sequence[CaseScore]) -> str:
         f"({sum(s.noise for s in scores)} on {sum(s.run.changed_lines for s in scores):,} lines); "
         f"anchoring {_figure(t['anchoring'], '.3f')} ({sum(s.anchored for s in scores)}/{sum(s.cited for s in scores)} "
         f"quotes match their line)")
-    lines.append(f"{t['tokens']:,} tokens, ${t['cost_usd']:.4f}, ${_figure(t['cost_per_found_usd'], '.5f')} per found "
-                 f"problem; wall {sum(s.run.wall_s for s in scores):.1f} s summed over cases")
+    per_found = "n/a" if t["cost_per_found_usd"] is None else f"${t['cost_per_found_usd']:.5f}"
+    lines.append(f"{t['tokens']:,} tokens, ${t['cost_usd']:.4f}, {per_found} per found problem; "
+                 f"wall {sum(s.run.wall_s for s in scores):.1f} s summed over cases")
     if repeated:
         for key, figures in spread([totals(r) for r in _by_run(scores)]).items():
             if figures:
