@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from bot.evaluation.suite import SHIPPED, Case, load_cases
 from bot.llm.tokens import TekkenCounter
 from bot.review.engine import plan_review
 from bot.review.prompting import Prompts
+from tests import test_review_cli
 from tests.doubles.mistral import MistralDouble, Reply
 
 CASE_KEYS = {"id", "language", "class", "seeded", "found", "comments", "noise", "tokens", "cost_usd"}
@@ -28,18 +28,8 @@ TOTAL_KEYS = {"cases", "recall", "noise_per_100_lines", "anchoring", "tokens", "
 SUITE = load_cases()
 HIT = "py-off-by-one-requests-iter-slices"
 CLEAN = "clean-go-counters-rwmutex"
-
-
-@pytest.fixture()
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
-
-
-def _env(double: MistralDouble, **extra: str) -> dict[str, str]:
-    return {"MISTRAL_API_KEY": "test-key", "MISTRAL_SERVER_URL": double.url, "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "0.01",
-            "MISTRAL_REVIEW_TIMEOUT_S": "10", **extra}
+mistral = test_review_cli.mistral  # the double, checked for schema errors after each test
+_env = test_review_cli._env
 
 
 def _eval(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
@@ -237,3 +227,6 @@ def test_a_broken_case_is_named_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / f"{HIT}.diff").write_text("not a diff\n")
     code, _, err = _eval(["--cases", str(tmp_path)], {"MISTRAL_API_KEY": "k"})
     assert code == 2 and f"case {HIT}: not a unified diff" in err
+    (tmp_path / f"{HIT}.diff").unlink()
+    code, _, err = _eval(["--cases", str(tmp_path)], {"MISTRAL_API_KEY": "k"})
+    assert code == 2 and f"case {HIT}: cannot read {HIT}.diff (No such file or directory)" in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.diff import DiffError, FileDiff, parse_diff
+from bot.core.diff import DiffError, FileDiff, decode, parse_diff
 from bot.core.errors import UsageError
 from bot.core.eval_scoring import CaseError, CaseSpec, parse_case
 
@@ -20,19 +20,23 @@ class Case:
     files: tuple[FileDiff, ...]
 
 
+def _read(path: Path, case_id: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"case {case_id}: cannot read {path.name} ({exc.strerror})") from None
+
+
 def _load(toml_path: Path) -> Case:
     case_id = toml_path.stem
     diff_path = toml_path.with_suffix(".diff")
     try:
-        spec = parse_case(case_id, toml_path.read_text(encoding="utf-8"))
-        files = tuple(parse_diff(diff_path.read_bytes()))
+        spec = parse_case(case_id, decode(_read(toml_path, case_id)))
+        files = tuple(parse_diff(_read(diff_path, case_id)))
     except CaseError as exc:
         raise UsageError(str(exc)) from None
     except DiffError as exc:
         raise UsageError(f"case {case_id}: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"case {case_id}: cannot read {diff_path.name if isinstance(exc, FileNotFoundError) else toml_path.name}"
-                         f" ({getattr(exc, 'strerror', None) or exc})") from None
     if not files:
         raise UsageError(f"case {case_id}: {diff_path.name} holds no changes")
     return Case(spec, files)
