@@ -25,6 +25,9 @@ class _Recording:
         self._lock = threading.Lock()
         self.contents: list[str] = []
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)  # anything else the flow asks of its model
+
     def complete(self, system: str, user: str, **options: Any) -> Completion:
         """Ask the wrapped model and keep its reply's text."""
         completion = self._model.complete(system, user, **options)
