@@ -173,9 +173,10 @@ def test_anchoring_counts_raw_quotes_that_match_the_cited_line() -> None:
     raw = ({"path": "m.go", "line": 2, "quote": "c.m[name]   += delta"},  # spaces squashed: matches
            {"path": "m.go", "line": 2, "side": "LEFT", "quote": "c.mu.Lock()"},
            {"path": "m.go", "line": 3, "quote": "c.m[name] += delta"},  # cites the wrong line
-           {"path": "m.go", "line": 2})  # no quote
+           {"path": "m.go", "line": 2},  # no quote
+           {"path": "m.go", "line": "2", "quote": "c.m[name] += delta"})  # a number in a string, as the review reads it
     score = score_case(CaseRun(spec, (), raw, texts, 4))
-    assert (score.anchored, score.cited) == (2, 4) and totals([score])["anchoring"] == 0.5
+    assert (score.anchored, score.cited) == (3, 5) and totals([score])["anchoring"] == 0.6
 
 
 def test_failed_model_calls_exit_3_and_count_as_not_found(tmp_path: Path, mistral: MistralDouble) -> None:

@@ -133,7 +133,10 @@ def quote_matches(entry: Mapping[str, Any], texts: LineTexts) -> bool:
     """Return whether a raw comment's quote is the text of the line it cites (spaces squashed)."""
     path, line, quote = entry.get("path"), entry.get("line"), entry.get("quote")
     side = str(entry.get("side") or "RIGHT").upper()
-    if not isinstance(path, str) or not isinstance(line, int) or not isinstance(quote, str) or side not in ("LEFT", "RIGHT"):
+    if isinstance(line, str) and line.strip().isdigit():
+        line = int(line)  # the review accepts a number in a string too
+    if not isinstance(path, str) or isinstance(line, bool) or not isinstance(line, int) or not isinstance(quote, str) \
+            or side not in ("LEFT", "RIGHT"):
         return False
     text = texts.get((path, Side(side), line))
     return text is not None and " ".join(text.split()) == " ".join(quote.split())
