@@ -5,6 +5,7 @@ Every test runs the real `mistral-review` command as a process, as an operator w
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import json
@@ -131,8 +132,11 @@ def test_the_dashboard_cookie_is_a_signed_session_never_the_token(served: tuple[
     again = SimpleCookie(_get(port, f"/dashboard?token={TOKEN}").headers["Set-Cookie"])["mr_dashboard"]
     assert again.value != cookie.value  # a random session each time
     forged = cookie.value[:-1] + ("0" if cookie.value[-1] != "0" else "1")
-    for value in (TOKEN, forged, "x.9999999999.y", ""):
+    for value in (TOKEN, forged, "x.9999999999.y", "x.\u00b2.y", ""):
         assert _get(port, "/dashboard", {"Cookie": f"mr_dashboard={value}"}).status == 401, value
+    basic = base64.b64encode(f"admin:{TOKEN}".encode()).decode()
+    stale = {"Cookie": f"mr_dashboard={TOKEN}", "Authorization": f"Basic {basic}"}  # an old cookie, then the login
+    assert _get(port, "/dashboard", stale).status == 200
 
 
 def test_the_dashboard_cookie_is_not_secure_only_under_dev(tmp_path: Path) -> None:

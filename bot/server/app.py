@@ -147,7 +147,7 @@ def _authorised(token: str, *, now: float) -> bool:
     if header.startswith("Bearer "):
         return hmac.compare_digest(header[7:].strip(), token)
     cookie = request.cookies.get(COOKIE)
-    if cookie:
-        return valid_session(cookie, token, now=now)
+    if cookie and valid_session(cookie, token, now=now):
+        return True
     auth = request.authorization
     return bool(auth and auth.password and hmac.compare_digest(auth.password, token))

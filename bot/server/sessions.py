@@ -29,6 +29,6 @@ def valid_session(value: str, token: str, *, now: float) -> bool:
     """Return whether a cookie value was signed for `token` and has not expired."""
     body, _, signature = value.rpartition(".")
     expires = body.rpartition(".")[2]
-    if not expires.isdigit() or int(expires) <= now:
+    if not (expires.isascii() and expires.isdigit()) or int(expires) <= now:
         return False
     return hmac.compare_digest(signature, _sign(token, body))
