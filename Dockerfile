@@ -7,11 +7,11 @@ WORKDIR /opt/mistral-review
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY prompts ./prompts
-RUN pip install . && mkdir -p /var/lib/mistral-review && chown nobody:nogroup /var/lib/mistral-review
+RUN pip install '.[server]' && mkdir -p /var/lib/mistral-review && chown nobody:nogroup /var/lib/mistral-review
 
 # Docker actions must run as root (GitHub's rule: the workspace and GITHUB_OUTPUT belong to root),
 # so there is no USER here; `serve` drops to MISTRAL_REVIEW_RUN_AS itself before it opens anything.
 ENV MISTRAL_REVIEW_RUN_AS=nobody MISTRAL_REVIEW_DATA_DIR=/var/lib/mistral-review
 EXPOSE 8080
 ENTRYPOINT ["mistral-review"]
-CMD ["serve"]
+CMD ["serve", "--host", "0.0.0.0"]

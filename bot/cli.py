@@ -41,11 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--format", choices=("text", "json"), default="text")
     commands.add_parser("action", help="the GitHub Action's entry point (reads the Actions environment)")
     server = commands.add_parser("serve", help="run the webhook server (gunicorn) and one job worker")
-    server.add_argument("--host", default="0.0.0.0")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     server.add_argument("--port", type=int, default=8080)
     server.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     server.add_argument("--no-worker", action="store_true", help="do not start a job worker beside the server")
-    server.add_argument("--dev", action="store_true", help="use Flask's development server")
+    server.add_argument("--dev", action="store_true",
+                        help="use Flask's development server (plain-HTTP dashboard cookie)")
     server.add_argument("--insecure-no-signature", action="store_true",
                         help="accept unsigned webhooks (development only)")
     server.add_argument("--user", dest="run_as",
@@ -166,23 +167,28 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     return EXIT_PARTIAL if outcome.failed_batches else EXIT_OK
 
 
-def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    """Print totals per repo and per PR from the ledger."""
+def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    """Print totals per repo and per PR from the ledger (an empty report before the first review)."""
     import re
 
     from bot.server.ledger import Ledger
     from bot.server.settings import ServerSettings
     from bot.server.spend_report import build_report, report_csv, report_json, report_text
+    from bot.server.startup import reach
 
     if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
         raise UsageError(f"--month must be YYYY-MM, not {args.month!r}")
     if args.pr is not None and not args.repo:
         raise UsageError("--pr needs --repo")
     settings = ServerSettings.from_env(env)
+    render = {"json": report_json, "csv": report_csv, "text": report_text}[args.format]
     if not settings.database_url and not (settings.data_dir / "ledger.db").exists():
-        raise UsageError(f"no ledger at {settings.data_dir / 'ledger.db'} (set MISTRAL_REVIEW_DATA_DIR or DATABASE_URL)")
-    ledger = Ledger(settings.database_url) if settings.database_url else Ledger.for_data_dir(settings.data_dir)
-    ledger.migrate()
+        err.write(f"mistral-review: no ledger yet at {settings.data_dir / 'ledger.db'}: nothing reviewed so far\n")
+        out.write(render(build_report([], month=args.month)).rstrip("\n") + "\n")
+        return EXIT_OK
+    ledger = reach(settings, lambda: Ledger(settings.database_url) if settings.database_url
+                   else Ledger.for_data_dir(settings.data_dir))
+    reach(settings, ledger.migrate)
     rows = ledger.reviews(repo=args.repo, pr_number=args.pr, month=args.month)
     month = args.month
 
@@ -190,7 +196,6 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
         return ledger.month_spend("repo", repo, month) if month else (0.0, None)
 
     report = build_report(rows, month=month, budget=budget)
-    render = {"json": report_json, "csv": report_csv, "text": report_text}[args.format]
     out.write(render(report).rstrip("\n") + "\n")
     return EXIT_OK
 
@@ -206,6 +211,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return run_review_command(args, env, out, err, stdin)
         if args.command == "pr":
             return run_pr_command(args, env, out)
+        if args.command in ("serve", "worker", "spend"):
+            from bot.server import require_server_extra
+
+            require_server_extra(args.command)
         if args.command == "serve":
             from bot.server.serve import serve
 
@@ -213,7 +222,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                          dev=args.dev, insecure_no_signature=args.insecure_no_signature,
                          run_as=args.run_as or env.get("MISTRAL_REVIEW_RUN_AS"))
         if args.command == "spend":
-            return run_spend_command(args, env, out)
+            return run_spend_command(args, env, out, err)
         if args.command == "worker":
             from bot.server.serve import worker
 

@@ -165,9 +165,9 @@ def test_every_declared_input_is_read_and_every_output_written() -> None:
 def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
     lines = [ln.strip() for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert lines[0].startswith("FROM python:3.") and lines[0].endswith("-slim")
-    assert 'ENTRYPOINT ["mistral-review"]' in lines and 'CMD ["serve"]' in lines
+    assert 'ENTRYPOINT ["mistral-review"]' in lines and 'CMD ["serve", "--host", "0.0.0.0"]' in lines
     assert not any(ln.startswith("USER ") for ln in lines)  # Docker actions must run as root
     copied = [ln.split()[1] for ln in lines if ln.startswith("COPY ")]
     assert {"bot", "prompts", "pyproject.toml"} <= set(copied)
-    assert any(ln.startswith("RUN pip install . ") or ln == "RUN pip install ." for ln in lines)
+    assert any(ln.startswith("RUN pip install '.[server]'") for ln in lines)  # serve's extra
     assert any("MISTRAL_REVIEW_RUN_AS=nobody" in ln for ln in lines)  # the server drops root itself

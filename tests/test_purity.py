@@ -26,7 +26,7 @@ OWNERS = {
     "mistralai": "bot.llm", "httpx2": "bot.llm", "httpx": "bot.llm", "mistral_common": "bot.llm",
     "flask": "bot.server", "werkzeug": "bot.server", "huey": "bot.server", "sqlalchemy": "bot.server",
     "alembic": "bot.server", "redis": "bot.server", "psycopg": "bot.server", "prometheus_client": "bot.server",
-    "gunicorn": "bot.server", "tenacity": "bot.retry", "unidiff": "bot.core", "pathspec": "bot.core",
+    "gunicorn": "bot.server", "platformdirs": "bot.server", "tenacity": "bot.retry", "unidiff": "bot.core", "pathspec": "bot.core",
 }
 
 # Which bot packages each room may import (its own always allowed). Entry points (bot.cli, bot.action) import any.

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
+from functools import lru_cache
+
+from pathspec import GitIgnoreSpec
 
 from bot.core.diff import FileDiff
 
@@ -41,16 +43,26 @@ class SkipReason(str, enum.Enum):
     NOT_LISTED = "not-listed"
 
 
+class GlobError(ValueError):
+    """A glob that is not valid gitignore syntax."""
+
+
+@lru_cache(maxsize=64)
+def _spec(patterns: tuple[str, ...]) -> GitIgnoreSpec:
+    try:
+        return GitIgnoreSpec.from_lines(patterns)
+    except ValueError as exc:  # pathspec's pattern errors are ValueErrors
+        raise GlobError(f"not a valid glob: {exc}") from None
+
+
+def check_globs(patterns: Sequence[str]) -> None:
+    """Raise GlobError for a pattern that is not valid gitignore syntax."""
+    _spec(tuple(patterns))
+
+
 def matches(path: str, patterns: Sequence[str]) -> bool:
-    """Return whether a path matches any glob; a glob without `/` matches the file name."""
-    name = path.rsplit("/", 1)[-1]
-    for pattern in patterns:
-        if "/" not in pattern:
-            if fnmatchcase(name, pattern):
-                return True
-        elif fnmatchcase(path, pattern) or (pattern.startswith("**/") and fnmatchcase(path, pattern[3:])):
-            return True
-    return False
+    """Return whether a path is matched, with .gitignore rules: `**`, `!` negation (last match wins), `/` anchors."""
+    return bool(patterns) and _spec(tuple(patterns)).match_file(path)
 
 
 def file_skip_reason(

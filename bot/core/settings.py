@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.batching import Limits
-from bot.core.classify import DEFAULT_IGNORE
+from bot.core.classify import DEFAULT_IGNORE, GlobError, check_globs
 from bot.core.severity import Severity
 from bot.core.spend import Price, price_for
 
@@ -171,7 +171,14 @@ def _convert(key: str, value: Any) -> Any:
         if str(value) not in RESPONSE_FORMATS:
             raise ConfigError(f"response_format must be {', '.join(RESPONSE_FORMATS)}, not {value!r}")
         return str(value)
-    if key in ("ignore", "skip_labels"):
+    if key == "ignore":
+        globs = _globs(key, value)
+        try:
+            check_globs(globs)
+        except GlobError as exc:
+            raise ConfigError(f"ignore: {exc}") from None
+        return globs
+    if key == "skip_labels":
         return _globs(key, value)
     if key == "review_bots":
         return _flag(key, value)

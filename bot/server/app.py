@@ -22,6 +22,7 @@ from bot.server.dashboard import render_dashboard
 from bot.server.ledger import Ledger, NewJob
 from bot.server.logs import delivery_id
 from bot.server.metrics import Metrics
+from bot.server.sessions import COOKIE, SESSION_S, new_session, valid_session
 from bot.server.settings import ServerSettings
 from bot.server.stats import dashboard_data
 
@@ -120,18 +121,19 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
             return _answer(404, error="the dashboard is off: set MISTRAL_REVIEW_DASHBOARD_TOKEN to turn it on")
         token = request.args.get("token")
         if token is not None and hmac.compare_digest(token, settings.dashboard_token):
-            # Trade the token in the address for a cookie, so it leaves the address bar and history.
+            # Trade the token in the address for a session cookie, so it leaves the address bar and history.
             answer = redirect("/dashboard", code=303)
-            answer.set_cookie("mr_dashboard", token, httponly=True, samesite="Strict", max_age=8 * 3600)
+            answer.set_cookie(COOKIE, new_session(token, now=clock()), httponly=True, samesite="Strict",
+                              secure=not settings.dev, max_age=SESSION_S)
             return answer
-        if not _authorised(settings.dashboard_token):
+        if not _authorised(settings.dashboard_token, now=clock()):
             answer = Response("credentials required", 401, {"WWW-Authenticate": 'Basic realm="mistral-review"'})
             return answer
         return Response(render_dashboard(dashboard_data(ledger, clock())), mimetype="text/html")
 
     @app.get("/metrics")
     def metrics_endpoint() -> Response | tuple[Response, int]:
-        if settings.dashboard_token and not _authorised(settings.dashboard_token):
+        if settings.dashboard_token and not _authorised(settings.dashboard_token, now=clock()):
             return _answer(401, error="credentials required")
         text, content_type = metrics.render()
         return Response(text, mimetype=content_type.split(";")[0])
@@ -139,13 +141,13 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
     return app
 
 
-def _authorised(token: str) -> bool:
-    """Accept `Authorization: Bearer <token>` or basic auth whose password is the token."""
+def _authorised(token: str, *, now: float) -> bool:
+    """Accept `Authorization: Bearer <token>`, a dashboard session cookie, or basic auth whose password is the token."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return hmac.compare_digest(header[7:].strip(), token)
-    cookie = request.cookies.get("mr_dashboard")
-    if cookie:
-        return hmac.compare_digest(cookie, token)
+    cookie = request.cookies.get(COOKIE)
+    if cookie and valid_session(cookie, token, now=now):
+        return True
     auth = request.authorization
     return bool(auth and auth.password and hmac.compare_digest(auth.password, token))

@@ -19,6 +19,7 @@ from bot.core.settings import Settings
 from bot.server.logs import setup_json_logging
 from bot.server.queue import JobQueue
 from bot.server.settings import ServerSettings
+from bot.server.startup import make_data_dir, reach
 
 log = logging.getLogger("mistral_review.serve")
 
@@ -74,36 +75,51 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return build_app(self._settings)
 
 
+def _say_listening(arbiter: Any) -> None:
+    """gunicorn's when_ready hook: print the address once the sockets are bound."""
+    for listener in arbiter.LISTENERS:
+        print(f"mistral-review: listening on {listener}", flush=True)
+
+
+def check_stores(settings: ServerSettings) -> None:
+    """Open (and migrate) the ledger and ping the queue; one line and exit 2 when either cannot be reached."""
+    from bot.server.worker import open_ledger
+
+    if not (settings.database_url and settings.redis_url):
+        make_data_dir(settings)
+    reach(settings, lambda: open_ledger(settings)).close()  # holds no connection into the fork
+    reach(settings, lambda: JobQueue.open(data_dir=settings.data_dir, redis_url=settings.redis_url).ping())
+
+
 def serve(env: Mapping[str, str], *, host: str, port: int, workers: int, no_worker: bool, dev: bool,
           insecure_no_signature: bool, run_as: str | None) -> int:
     """Run the webhook server (and, unless told not to, one job worker beside it)."""
     if run_as and os.geteuid() == 0:
         drop_privileges(run_as)
-    settings = ServerSettings.from_env(env, insecure_no_signature=insecure_no_signature)
+    settings = ServerSettings.from_env(env, insecure_no_signature=insecure_no_signature, dev=dev)
     settings.check_can_serve()
     review = _review_settings(env)
     setup_json_logging(_secrets(settings, review))
     if insecure_no_signature:
         log.warning("INSECURE: serving without webhook signature checks; never do this on a reachable address")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(settings)
     if not dev and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # gunicorn workers are processes: their counters meet in files (set before the client loads)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.data_dir / "metrics")
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)  # counts restart with the server
         os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    from bot.server.worker import open_ledger
-
-    open_ledger(settings).close()  # migrate and fail fast before forking, holding no connection
-    JobQueue.open(data_dir=settings.data_dir, redis_url=settings.redis_url).ping()
+    check_stores(settings)
     child = None
     if not no_worker:
         child = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=dict(env))
     try:
         if dev:
+            print(f"mistral-review: listening on http://{host}:{port} (development server)", flush=True)
             build_app(settings).run(host=host, port=port, threaded=True)
         else:
             options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
-                                       "timeout": 30, "accesslog": None, "loglevel": "warning"}
+                                       "timeout": 30, "accesslog": None, "loglevel": "warning",
+                                       "when_ready": _say_listening}
             _Gunicorn(settings, options).run()
     finally:
         if child is not None:
@@ -120,5 +136,6 @@ def worker(env: Mapping[str, str], *, threads: int) -> int:
     settings.check_github()
     review = _review_settings(env)
     setup_json_logging(_secrets(settings, review))
+    check_stores(settings)
     run_worker(settings, review, threads=threads)
     return 0

@@ -1,4 +1,4 @@
-"""The self-hosted server's settings, read from an environment mapping. Pure."""
+"""The self-hosted server's settings, read from an environment mapping."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from platformdirs import user_data_path
+
 from bot.core.errors import UsageError
+
+
+def default_data_dir() -> Path:
+    """The per-user data dir (`~/.local/share/mistral-review` on Linux), the same wherever a command starts."""
+    return user_data_path("mistral-review", appauthor=False)
 
 
 @dataclass(frozen=True)
@@ -15,7 +22,8 @@ class ServerSettings:
 
     webhook_secret: str | None = field(default=None, repr=False)
     insecure_no_signature: bool = False
-    data_dir: Path = Path(".mistral-review")
+    dev: bool = False
+    data_dir: Path = field(default_factory=default_data_dir)
     database_url: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
     dashboard_token: str | None = field(default=None, repr=False)
@@ -34,7 +42,8 @@ class ServerSettings:
     github_write_interval_s: float = 1.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, insecure_no_signature: bool = False) -> ServerSettings:
+    def from_env(cls, env: Mapping[str, str], *, insecure_no_signature: bool = False,
+                 dev: bool = False) -> ServerSettings:
         """Build server settings from the environment; bad values are a UsageError."""
         key = env.get("GITHUB_APP_PRIVATE_KEY") or None
         key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE")
@@ -51,7 +60,8 @@ class ServerSettings:
         return cls(
             webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
             insecure_no_signature=insecure_no_signature,
-            data_dir=Path(env.get("MISTRAL_REVIEW_DATA_DIR") or ".mistral-review"),
+            dev=dev,
+            data_dir=Path(env.get("MISTRAL_REVIEW_DATA_DIR") or default_data_dir()),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             dashboard_token=env.get("MISTRAL_REVIEW_DASHBOARD_TOKEN") or None,
