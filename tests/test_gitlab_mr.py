@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from bot.cli import main
 from tests.doubles.gitlab import GitLabDouble
-from tests.doubles.mistral import MistralDouble
-from tests.mergerequests import BASE_SHA, HEAD_SHA, PROJECT, diff_entries, diff_notes, marker_of, review_mr, summary_of
-from tests.modelreplies import first_added
+from tests.doubles.mistral import MistralDouble, Reply
+from tests.mergerequests import BASE_SHA, HEAD_SHA, PROJECT, diff_entries, diff_notes, marker_of, mr_env, review_mr, summary_of
+from tests.modelreplies import added_lines, comment, first_added
 
 
 @pytest.fixture()
@@ -43,3 +47,151 @@ def test_an_opened_mr_gets_one_set_of_discussions_and_one_summary_note(gl: GitLa
     assert "Budget left" in summary_of(gl)["body"]
     publishes = [r for r in gl.requests if r.path.endswith("/draft_notes/bulk_publish")]
     assert len(publishes) == 1 and not any(r.method == "POST" and r.path.endswith("/discussions") for r in gl.requests)
+
+
+def _each_file(request: dict[str, Any], attempt: int) -> Reply:
+    """Comment on the first added line of every file of the batch."""
+    firsts: dict[str, tuple[int, str]] = {}
+    for path, line, text in added_lines(request):
+        firsts.setdefault(path, (line, text))
+    return Reply(json.dumps({"comments": [comment(p, ln, t, body=f"Check {p}.") for p, (ln, t) in firsts.items()]}))
+
+
+def _open(gl: GitLabDouble, *names: str, **fields: Any) -> list[dict[str, Any]]:
+    entries = [e for name in names for e in diff_entries(name)]
+    gl.add_mr(PROJECT, 3, diffs=entries, head=HEAD_SHA, base=BASE_SHA, **fields)
+    return entries
+
+
+def test_a_push_is_reviewed_incrementally_only_the_new_hunks(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    entries = _open(gl, "medium-multi-file.diff")
+    mistral.responder = first_added()
+    review_mr(gl, mistral)
+    first = len(diff_notes(gl))
+    new_head = "d" * 40
+    changed = next(e for e in entries if e["new_path"] == "src/flask/helpers.py")
+    gl.push(PROJECT, 3, head=new_head, base=BASE_SHA, diffs=entries)
+    first_hunk = changed["diff"].split("\n@@")[0]
+    gl.projects[PROJECT].compares[(HEAD_SHA, new_head)] = {
+        "commit": {"id": new_head}, "commits": [{"id": new_head, "parent_ids": [HEAD_SHA]}],
+        "diffs": [{**changed, "diff": first_hunk}], "compare_timeout": False, "compare_same_ref": False}
+    mistral.reset()
+    mistral.responder = first_added()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    (asked,) = mistral.user_messages()
+    assert [ln for ln in asked.splitlines() if ln.startswith("### FILE")] == ["### FILE src/flask/helpers.py (modified)"]
+    assert asked.count("\n@@ ") == 1
+    notes = diff_notes(gl)
+    assert len(notes) == first + 1 and notes[-1]["position"]["head_sha"] == new_head
+    assert marker_of(gl)["head"] == new_head and len([n for n in gl.notes(PROJECT, 3) if n["type"] is None]) == 1
+
+
+def test_a_refused_position_goes_into_the_summary_and_the_rest_are_published(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff", "new-file.diff")
+    mistral.responder = _each_file
+    gl.refused.add(("tests/typing/typing_route.py", None, 1))  # GitLab's diff of the version disagrees on this line
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and result["status"] == "reviewed", err
+    (note,) = diff_notes(gl)
+    assert note["position"]["new_path"] == "src/requests/utils.py"
+    summary = summary_of(gl)["body"]
+    assert "Comments GitLab would not place on the diff:" in summary and "`tests/typing/typing_route.py` line 1" in summary
+    assert gl.projects[PROJECT].mrs[3].drafts == [] and len(result["unplaced"]) == 1
+
+
+def test_a_crash_before_publishing_then_a_retry_doubles_nothing_and_leaves_no_draft(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "medium-multi-file.diff")
+    mistral.responder = first_added()
+    gl.fail_next("POST", r"/bulk_publish$", status=500, body={"message": "500 Internal Server Error"}, times=5)
+    code, _, err = review_mr(gl, mistral)
+    assert code == 3 and "publish the review" in err  # loud: the review is not there yet
+    mr = gl.projects[PROJECT].mrs[3]
+    assert len(mr.drafts) >= 2 and diff_notes(gl) == []
+    # One draft got published before the crash (a discussion is visible); the others are still pending.
+    gl._publish(gl.projects[PROJECT], mr, gl.bot, mr.drafts[0])
+    mistral.reset()
+    mistral.responder = first_added()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    bodies = [n["body"] for n in diff_notes(gl)]
+    prints = [b.split("mistral-review:fp ")[1][:16] for b in bodies]
+    assert len(prints) == len(set(prints)) >= 2 and mr.drafts == []
+
+
+def test_a_lost_answer_to_a_draft_is_found_before_a_retry(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff")
+    mistral.responder = first_added()
+    gl.fail_next("POST", r"/draft_notes$", status=502, body="502 Bad Gateway", after=True)
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    assert len(diff_notes(gl)) == 1 and len([r for r in gl.requests if r.method == "POST" and r.path.endswith("/draft_notes")]) == 1
+
+
+def test_a_model_reply_cannot_run_quick_actions(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff")
+    mistral.responder = first_added(body="Fine.\n/merge\n  /approve\n/close", suggestion="/approve")
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    assert gl.executed == []
+    (note,) = diff_notes(gl)
+    assert "\\/merge" in note["body"] and "suggestion" not in note["body"].split("<!--")[0].replace("suggested", "")
+
+
+def test_a_rate_limit_is_waited_out_and_an_instance_without_bulk_publish_publishes_one_by_one(
+        gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "medium-multi-file.diff")
+    gl.bulk_publish = False
+    gl.rate_limit("GET", r"/diffs$", retry_after=1)
+    mistral.responder = first_added()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    assert len(diff_notes(gl)) == len(result["comments"]) >= 2 and gl.projects[PROJECT].mrs[3].drafts == []
+    assert len([r for r in gl.requests if r.path.endswith("/publish")]) == len(result["comments"])
+
+
+def test_without_the_draft_notes_api_each_comment_is_its_own_discussion(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "medium-multi-file.diff")
+    gl.drafts_api = False
+    mistral.responder = first_added()
+    gl.fail_next("POST", r"/discussions$", status=500, body={"message": "500"}, after=True)  # landed, answer lost
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    prints = [n["body"].split("mistral-review:fp ")[1][:16] for n in diff_notes(gl)]
+    assert len(prints) == len(set(prints)) == len(result["comments"]) >= 2
+
+
+def test_diff_refs_not_computed_yet_are_waited_for(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff", null_refs_reads=2)
+    mistral.responder = first_added()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and result["status"] == "reviewed", err
+    assert len([r for r in gl.requests if r.method == "GET" and r.path.endswith("/merge_requests/3")]) == 3
+
+
+def test_a_draft_mr_is_skipped(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff", title="Draft: new parser")
+    code, result, _ = review_mr(gl, mistral)
+    assert code == 0 and result["status"] == "skipped" and mistral.requests == [] and gl.notes(PROJECT, 3) == []
+
+
+def test_a_ci_job_token_is_refused_in_one_line(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff")
+    code, _, err = review_mr(gl, mistral, GITLAB_TOKEN="glcbt-64_abcdef")
+    assert code == 2 and err.count("\n") == 1 and "CI job token" in err and "api scope" in err
+    code, _, err = review_mr(gl, mistral, GITLAB_TOKEN="glpat-unknown")
+    assert code == 3 and "HTTP 401" in err and "api scope" in err and err.count("\n") == 1
+
+
+def test_the_gitlab_ci_entry_point_reviews_the_pipelines_merge_request(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff")
+    mistral.responder = first_added()
+    env = {**mr_env(gl, mistral), "CI_MERGE_REQUEST_IID": "3", "CI_PROJECT_ID": "7", "CI_SERVER_URL": gl.url,
+           "CI_MERGE_REQUEST_DIFF_BASE_SHA": BASE_SHA, "CI_COMMIT_SHA": HEAD_SHA, "CI_PIPELINE_SOURCE": "merge_request_event"}
+    del env["GITLAB_URL"]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["gitlab-ci"], env=env, out=out, err=err) == 0, err.getvalue()
+    assert len(diff_notes(gl)) == 1 and marker_of(gl)["head"] == HEAD_SHA
+    fork = {**env, "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "99", "GITLAB_TOKEN": ""}
+    assert main(["gitlab-ci"], env=fork, out=out, err=(err := io.StringIO())) == 0 and "fork" in err.getvalue()
+    assert main(["gitlab-ci"], env={}, out=out, err=(err := io.StringIO())) == 2 and "CI_MERGE_REQUEST_IID" in err.getvalue()

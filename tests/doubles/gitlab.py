@@ -134,8 +134,10 @@ class GitLabDouble:
         self.crashes: list[str] = []
         self.executed: list[str] = []  # quick actions GitLab would have run
         self.projects: dict[str, Project] = {}
-        self.bulk_publish = True
-        self._faults: list[tuple[str, re.Pattern[str], int, Json | str, dict[str, str]]] = []
+        self.bulk_publish = True  # False: an instance without POST .../draft_notes/bulk_publish
+        self.drafts_api = True  # False: an instance without the draft notes API at all
+        self.refused: set[tuple[str, int | None, int | None]] = set()  # (path, old, new) GitLab will not place
+        self._faults: list[tuple[str, re.Pattern[str], int, Json | str, dict[str, str], bool]] = []
         self._ids = itertools.count(5001)
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -194,9 +196,16 @@ class GitLabDouble:
         return [n for d in self.projects[path].mrs[iid].discussions for n in d["notes"]]
 
     def fail_next(self, method: str, path_regex: str, *, status: int, body: Json | str = "",
-                  headers: dict[str, str] | None = None) -> None:
-        """Answer the next matching request with this status instead of serving it."""
-        self._faults.append((method, re.compile(path_regex), status, body, headers or {}))
+                  headers: dict[str, str] | None = None, after: bool = False, times: int = 1) -> None:
+        """Answer the next matching request(s) with this status; with `after`, serve it first (a lost answer)."""
+        for _ in range(times):
+            self._faults.append((method, re.compile(path_regex), status, body, headers or {}, after))
+
+    def rate_limit(self, method: str, path_regex: str, retry_after: int = 1) -> None:
+        """Answer the next matching request with GitLab's 429 and a Retry-After in whole seconds."""
+        headers = fixture("api.ratelimit.headers.docs.json")
+        self.fail_next(method, path_regex, status=429, body=headers["default_429_body_self_managed"],
+                       headers={**headers["all_requests"], "RateLimit-Remaining": "0", "Retry-After": str(retry_after)})
 
     # ------------------------------------------------------------ HTTP plumbing
 
@@ -211,8 +220,11 @@ class GitLabDouble:
                 except ValueError:
                     body = parse_qs(raw.decode())
             self.requests.append(Recorded(method, unquote(split.path), query, body))
-            status, payload, extra = self._fault(method, unquote(split.path)) or self._dispatch(
-                method, split.path, query, headers, body if isinstance(body, dict) else {})
+            fault = self._fault(method, unquote(split.path))
+            if fault is None or fault[3]:
+                status, payload, extra = self._dispatch(method, split.path, query, headers, body if isinstance(body, dict) else {})
+            if fault is not None:
+                status, payload, extra = fault[:3]
             if status == 204:
                 return status, b"", extra
             if isinstance(payload, bytes):
@@ -220,11 +232,11 @@ class GitLabDouble:
             data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
             return status, data, {"Content-Type": "application/json", **extra}
 
-    def _fault(self, method: str, path: str) -> Response | None:
-        for i, (m, pattern, status, body, headers) in enumerate(self._faults):
+    def _fault(self, method: str, path: str) -> tuple[int, Any, dict[str, str], bool] | None:
+        for i, (m, pattern, status, body, headers, after) in enumerate(self._faults):
             if m == method and pattern.search(path):
                 del self._faults[i]
-                return status, body, headers
+                return status, body, headers, after
         return None
 
     def _dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Json) -> Response:
@@ -242,6 +254,8 @@ class GitLabDouble:
                 user = self.users.get(token) or _raise(_Fail(401, {"message": "401 Unauthorized"}))
                 if "pid" in args:
                     args["project"] = self.projects.get(args.pop("pid")) or _raise(_Fail(404, {"message": "404 Project Not Found"}))
+                if "/draft_notes" in path and not self.drafts_api:
+                    raise _Fail(404, {"error": "404 Not Found"})
                 if "iid" in args:
                     args["mr"] = args["project"].mrs.get(int(args.pop("iid"))) or _raise(
                         _Fail(404, {"message": "404 Not found"}))
@@ -312,7 +326,7 @@ class GitLabDouble:
             raise bad
         rows = {(o, n): kind for o, n, kind in diff_rows(entry["diff"])}
         pair = (_int(position.get("old_line")), _int(position.get("new_line")))
-        if pair not in rows:
+        if pair not in rows or (position["new_path"], *pair) in self.refused:
             raise bad
         line_range = position.get("line_range")
         if line_range:
