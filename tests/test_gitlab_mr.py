@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from tests.doubles.gitlab import GitLabDouble
+from tests.doubles.gitlab import GitLabDouble, diff_rows
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.mergerequests import BASE_SHA, HEAD_SHA, PROJECT, diff_entries, diff_notes, marker_of, mr_env, review_mr, summary_of
 from tests.modelreplies import added_lines, comment, first_added
@@ -195,3 +195,37 @@ def test_the_gitlab_ci_entry_point_reviews_the_pipelines_merge_request(gl: GitLa
     fork = {**env, "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "99", "GITLAB_TOKEN": ""}
     assert main(["gitlab-ci"], env=fork, out=out, err=(err := io.StringIO())) == 0 and "fork" in err.getvalue()
     assert main(["gitlab-ci"], env={}, out=out, err=(err := io.StringIO())) == 2 and "CI_MERGE_REQUEST_IID" in err.getvalue()
+
+
+def _numbered(diff: str) -> list[tuple[str, int | None, int | None, str]]:
+    """(kind, old, new, text) of each diff line, with the double's numbering."""
+    texts = [ln[1:] for ln in diff.split("\n") if ln[:1] in ("+", "-", " ")]
+    return [(kind, old, new, text) for (old, new, kind), text in zip(diff_rows(diff), texts)]
+
+
+def test_added_removed_context_and_range_comments_get_gitlabs_positions(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    entries = _open(gl, "medium-multi-file.diff")
+    path = "src/flask/helpers.py"
+    rows = _numbered(next(e for e in entries if e["new_path"] == path)["diff"])
+    removed = next(r for r in rows if r[0] == "-")
+    context = next(r for r in rows if r[0] == " ")
+    pair = next((a, b) for a, b in zip(rows, rows[1:]) if a[0] == b[0] == "+")
+    wanted = [comment(path, removed[1], removed[3], side="LEFT", body="Removed."),
+              comment(path, context[2], context[3], body="Context."),
+              comment(path, pair[1][2], pair[1][3], start_line=pair[0][2], body="Range.", suggestion="x = 1\ny = 2")]
+
+    def respond(request: dict[str, Any], attempt: int) -> Reply:
+        user = next(m["content"] for m in request["messages"] if m["role"] == "user")
+        return Reply(json.dumps({"comments": wanted if f"### FILE {path} " in user else []}))
+
+    mistral.responder = respond
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and len(result["comments"]) == 3, (err, result)
+    by_body = {n["body"].split("\n")[0]: n["position"] for n in diff_notes(gl)}
+    assert by_body["**major**: Removed."]["old_line"] == removed[1] and "new_line" not in by_body["**major**: Removed."]
+    assert (by_body["**major**: Context."]["old_line"], by_body["**major**: Context."]["new_line"]) == context[1:3]
+    ranged = by_body["**major**: Range."]
+    assert ranged["new_line"] == pair[1][2] and ranged["line_range"]["start"]["new_line"] == pair[0][2]
+    assert ranged["line_range"]["start"]["type"] == "new"
+    ranged_note = next(n for n in diff_notes(gl) if n["body"].startswith("**major**: Range."))
+    assert "```suggestion:-1+0\nx = 1\ny = 2\n```" in ranged_note["body"]
