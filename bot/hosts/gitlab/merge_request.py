@@ -11,11 +11,11 @@ from gitlab.exceptions import GitlabHttpError
 from bot.core.reply import Comment
 from bot.core.summary import Overview
 from bot.hosts.gitlab.client import GitLabClient, GitLabError, project_ref
+from bot.hosts.gitlab.events import is_draft
 from bot.hosts.gitlab.positions import LineMap, flow_entry, no_quick_actions
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
 STATES = {"opened": "open", "closed": "closed", "merged": "merged", "locked": "locked"}
-DRAFT_TITLE = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s*-|draft\s|wip:|\[wip\]|wip\s)", re.IGNORECASE)
 BOT_USER = re.compile(r"^(project|group)_\d+_bot(_|$)")
 REFS_TRIES = 6
 UNPLACED_START, UNPLACED_END = "<!-- mistral-review:gitlab-unplaced -->", "<!-- /mistral-review:gitlab-unplaced -->"
@@ -57,7 +57,7 @@ class MergeRequestHandle:
             base_ref=str(raw.get("target_branch") or ""), base_sha=self.refs["base_sha"] or str(raw.get("sha") or ""),
             head_sha=self.refs["head_sha"] or str(raw.get("sha") or ""), author=str(author.get("username") or ""),
             author_is_bot=bool(author.get("bot")) or bool(BOT_USER.match(str(author.get("username") or ""))),
-            draft=bool(raw.get("draft") or raw.get("work_in_progress") or DRAFT_TITLE.match(title)),
+            draft=is_draft(raw),
             state=STATES.get(str(raw.get("state")), str(raw.get("state"))), html_url=self.web_url,
             labels=tuple(str(label) for label in raw.get("labels") or []),
             head_repo=str(raw.get("source_project_id")) if fork else None,
