@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from typing import Any
 
 from bot.cli import main
 from tests.conftest import FIXTURES
 from tests.doubles.gitlab import GitLabDouble
 from tests.doubles.mistral import MistralDouble
+from tests.pullrequests import files_from_diff
 
 PROJECT = "acme/platform/api"
 BASE_SHA = "b" * 40
@@ -20,16 +20,14 @@ HEAD_SHA = "c" * 40
 def entries_from_diff(text: str) -> list[dict[str, Any]]:
     """Split git's diff into entries shaped like GitLab's /diffs answer (diff = the hunks, no headers)."""
     entries = []
-    for chunk in re.split(r"^diff --git ", text, flags=re.M)[1:]:
-        head, _, rest = chunk.partition("\n@@")
-        names = re.match(r"a/(\S+) b/(\S+)", head)
-        assert names, head[:80]
-        binary = re.search(r"^Binary files .*$", head, flags=re.M)
-        entries.append({"diff": ("@@" + rest) if rest else (binary[0] + "\n" if binary else ""), "collapsed": False,
-                        "too_large": False, "new_path": names[2], "old_path": names[1], "a_mode": "100644",
-                        "b_mode": "100644", "new_file": "new file mode" in head,
-                        "renamed_file": "rename from" in head, "deleted_file": "deleted file mode" in head,
-                        "generated_file": False})
+    for f in files_from_diff(text):
+        status, path = f["status"], f["filename"]
+        old = f.get("previous_filename", path)
+        empty = "" if status == "renamed" else f"Binary files a/{old} and b/{path} differ\n"
+        entries.append({"diff": f["patch"] + "\n" if "patch" in f else empty, "collapsed": False, "too_large": False,
+                        "new_path": path, "old_path": old, "a_mode": "100644", "b_mode": "100644",
+                        "new_file": status == "added", "renamed_file": status == "renamed",
+                        "deleted_file": status == "removed", "generated_file": False})
     return entries
 
 

@@ -18,10 +18,12 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from tests.doubles.github import _Handler  # the same keep-alive JSON handler: it calls double._handle
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gitlab"
 Json = dict[str, Any]
@@ -29,7 +31,7 @@ Response = tuple[int, Any, dict[str, str]]
 QUICK_ACTIONS = {"merge", "approve", "unapprove", "close", "reopen", "assign", "unassign", "label", "unlabel",
                  "draft", "ready", "rebase", "submit_review", "assign_reviewer", "title", "lock", "due"}
 HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
-DEVELOPER = 30
+STEP = {"+": (0, 1), "-": (1, 0), " ": (1, 1)}  # which counters a line kind carries and advances
 
 
 @cache
@@ -39,22 +41,19 @@ def fixture(name: str) -> Any:
 
 
 def diff_rows(diff: str) -> list[tuple[int | None, int | None, str]]:
-    """Return (old_line, new_line, kind) of each line of a GitLab diff (hunks only), as GitLab numbers them."""
+    """Return (old_line, new_line, kind) of each line of a GitLab diff (hunks only), as GitLab numbers them.
+
+    Written apart from the adapter's numbering on purpose: the double is the oracle the adapter is tested against.
+    """
     rows: list[tuple[int | None, int | None, str]] = []
     old = new = 0
     for raw in diff.split("\n"):
-        match = HUNK.match(raw)
-        if match:
+        if match := HUNK.match(raw):
             old, new = int(match[1]), int(match[2])
-        elif raw[:1] == "+":
-            rows.append((None, new, "+"))
-            new += 1
-        elif raw[:1] == "-":
-            rows.append((old, None, "-"))
-            old += 1
-        elif raw[:1] == " ":
-            rows.append((old, new, " "))
-            old, new = old + 1, new + 1
+        elif raw[:1] in STEP:
+            on_old, on_new = STEP[raw[:1]]
+            rows.append((old if on_old else None, new if on_new else None, raw[:1]))
+            old, new = old + on_old, new + on_new
     return rows
 
 
@@ -495,28 +494,3 @@ def _int(value: Any) -> int | None:
 
 def _raise(exc: Exception) -> Any:
     raise exc
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Hands every request to the double; HTTP/1.1 keep-alive."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        double: GitLabDouble = self.server.double  # type: ignore[attr-defined]
-        status, data, headers = double._handle(self.command, self.path, dict(self.headers.items()), raw)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if status != 204:
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        """Keep test output quiet."""
