@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -133,8 +134,10 @@ class MergeRequestHandle:
         from bot.hosts.gitlab.posting import post_review
 
         review, unplaced = post_review(self, head_sha, comments)
-        self._unplaced = [no_quick_actions(f"- `{c.path}` line {c.line} ({'old' if c.side.value == 'LEFT' else 'new'}), "
-                                           f"**{c.severity.value}**: {' '.join(c.body.split())}") for c in unplaced]
+        # One line each, and no "<": model text here must not forge the summary's marker comment.
+        self._unplaced = [no_quick_actions(html.escape(
+            f"- `{c.path}` line {c.line} ({'old' if c.side.value == 'LEFT' else 'new'}), "
+            f"**{c.severity.value}**: {' '.join(c.body.split())}", quote=False)) for c in unplaced]
         return review, unplaced
 
     def _with_unplaced(self, comment_id: int | None, body: str) -> str:
