@@ -265,3 +265,25 @@ def test_mr_dry_run_posts_nothing_and_calls_no_model(gl: GitLabDouble, mistral: 
     assert mistral.requests == [] and all(r.method == "GET" for r in gl.requests)
     code, _, err = review_mr(gl, mistral, 3, GITLAB_TOKEN="")
     assert code == 2 and "GITLAB_TOKEN is not set" in err
+
+
+def test_a_draft_refused_at_publish_goes_into_the_summary_and_the_rest_are_published(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff", "new-file.diff")
+    mistral.responder = _each_file
+    gl.refused_at_publish.add(("tests/typing/typing_route.py", None, 1))
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and len(result["comments"]) == 1 and len(result["unplaced"]) == 1, err
+    (note,) = diff_notes(gl)
+    assert note["position"]["new_path"] == "src/requests/utils.py"
+    assert "`tests/typing/typing_route.py` line 1" in summary_of(gl)["body"] and gl.projects[PROJECT].mrs[3].drafts == []
+
+
+def test_lost_answers_to_the_publish_and_the_summary_post_double_nothing(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "medium-multi-file.diff")
+    mistral.responder = first_added()
+    gl.fail_next("POST", r"/bulk_publish$", status=502, body="502 Bad Gateway", after=True)
+    gl.fail_next("POST", r"/merge_requests/3/notes$", status=504, body="504 Gateway Timeout", after=True)
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    assert len(diff_notes(gl)) == len(result["comments"]) >= 2
+    assert len([n for n in gl.notes(PROJECT, 3) if n["type"] is None]) == 1 and gl.projects[PROJECT].mrs[3].drafts == []

@@ -136,6 +136,7 @@ class GitLabDouble:
         self.bulk_publish = True  # False: an instance without POST .../draft_notes/bulk_publish
         self.drafts_api = True  # False: an instance without the draft notes API at all
         self.refused: set[tuple[str, int | None, int | None]] = set()  # (path, old, new) GitLab will not place
+        self.refused_at_publish: set[tuple[str, int | None, int | None]] = set()  # accepted as drafts, refused later
         self._faults: list[tuple[str, re.Pattern[str], int, Json | str, dict[str, str], bool]] = []
         self._ids = itertools.count(5001)
         self._lock = threading.RLock()
@@ -311,7 +312,7 @@ class GitLabDouble:
         return {"id": hashlib.sha1(str(note["id"]).encode()).hexdigest(), "individual_note": note["type"] is None,
                 "notes": [note]}
 
-    def _check_position(self, mr: MergeRequest, position: Json) -> None:
+    def _check_position(self, mr: MergeRequest, position: Json, *, publishing: bool = False) -> None:
         """Refuse a position as GitLab does: newest version's SHAs and a real (old_line, new_line) pair."""
         bad = _Fail(400, fixture("api.mr.discussions.post.error.400.line_code.json"))
         needed = ("base_sha", "start_sha", "head_sha", "position_type", "old_path", "new_path")
@@ -325,7 +326,8 @@ class GitLabDouble:
             raise bad
         rows = {(o, n): kind for o, n, kind in diff_rows(entry["diff"])}
         pair = (_int(position.get("old_line")), _int(position.get("new_line")))
-        if pair not in rows or (position["new_path"], *pair) in self.refused:
+        refused = self.refused | (self.refused_at_publish if publishing else set())
+        if pair not in rows or (position["new_path"], *pair) in refused:
             raise bad
         line_range = position.get("line_range")
         if line_range:
@@ -350,7 +352,7 @@ class GitLabDouble:
 
     def _publish(self, project: Project, mr: MergeRequest, user: Json, draft: Json) -> None:
         if draft.get("position"):
-            self._check_position(mr, draft["position"])
+            self._check_position(mr, draft["position"], publishing=True)
         body = self._quick_actions(draft["note"])
         if body.strip():
             mr.discussions.append(self._discussion(self._note(user, body, mr, project, draft.get("position"))))
@@ -453,7 +455,7 @@ class GitLabDouble:
         mine = [d for d in mr.drafts if d["author_id"] == user["id"]]
         for draft in mine:  # GitLab checks them all before publishing any
             if draft.get("position"):
-                self._check_position(mr, draft["position"])
+                self._check_position(mr, draft["position"], publishing=True)
         for draft in mine:
             self._publish(project, mr, user, draft)
         return 204, "", {}
