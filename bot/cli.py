@@ -8,11 +8,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.core.diff import DiffError, parse_diff
 from bot.core.errors import ReviewError, UsageError
 from bot.core.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.review.ports import PullPort, ReviewRequest
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -157,8 +160,8 @@ def run_mr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     return run_pull(client.merge_request(match[1], int(match[2])), client.identity(), args, env, out)
 
 
-def run_pull(pr: Any, identity: str, args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
-             request: Any = None) -> int:
+def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
+             request: ReviewRequest | None = None) -> int:
     """Review a pull or merge request through its host's handle (or, dry, print its plan)."""
     import uuid
 
