@@ -57,7 +57,7 @@ class GitLabClient:
     """One authenticated connection to GitLab.com, a self-managed instance, or a test double."""
 
     def __init__(self, *, token: str, url: str = "https://gitlab.com", identity: str | None = None,
-                 attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0, write_interval_s: float = 1.0,
+                 attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0, write_interval_s: float = 0.25,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self._gl = gitlab.Gitlab(url.rstrip("/"), private_token=token, per_page=100, timeout=30,
                                  retry_transient_errors=False, keep_base_url=True)
@@ -66,6 +66,8 @@ class GitLabClient:
         self._identity: str | None = identity
         self._user_id: int | None = None
         self._policy, self._sleep, self._clock = RetryPolicy(attempts, max_wait_s, total_s), sleep, clock
+        # GitLab's default notes rate limit is 300 a minute per user, and publishing a draft counts as a note:
+        # 4 writes a second leaves room for a review's drafts and their publishing in the same minute.
         self._write_interval, self._last_write = write_interval_s, -1e9
         self.requests = 0  # every HTTP request made, for the figures in bench/
 
@@ -170,5 +172,5 @@ def client_from_env(env: Mapping[str, str]) -> GitLabClient:
     if token.startswith(JOB_TOKEN_PREFIX) or token == env.get("CI_JOB_TOKEN"):
         raise UsageError(f"GITLAB_TOKEN is a CI job token: {TOKEN_HELP}")
     return GitLabClient(token=token, url=env.get("GITLAB_URL") or "https://gitlab.com",
-                        write_interval_s=float(env.get("MISTRAL_REVIEW_GITLAB_WRITE_INTERVAL_S") or 1.0),
+                        write_interval_s=float(env.get("MISTRAL_REVIEW_GITLAB_WRITE_INTERVAL_S") or 0.25),
                         max_wait_s=float(env.get("MISTRAL_REVIEW_GITLAB_MAX_WAIT_S") or 60.0))
