@@ -63,7 +63,8 @@ def _open(gl: GitLabDouble, *names: str, **fields: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def test_a_push_is_reviewed_incrementally_only_the_new_hunks(gl: GitLabDouble, mistral: MistralDouble) -> None:
+@pytest.mark.parametrize("parents", [True, False], ids=["parent_ids", "no-parent_ids"])
+def test_a_push_is_reviewed_incrementally_only_the_new_hunks(gl: GitLabDouble, mistral: MistralDouble, parents: bool) -> None:
     entries = _open(gl, "medium-multi-file.diff")
     mistral.responder = first_added()
     review_mr(gl, mistral)
@@ -72,9 +73,12 @@ def test_a_push_is_reviewed_incrementally_only_the_new_hunks(gl: GitLabDouble, m
     changed = next(e for e in entries if e["new_path"] == "src/flask/helpers.py")
     gl.push(PROJECT, 3, head=new_head, base=BASE_SHA, diffs=entries)
     first_hunk = changed["diff"].split("\n@@")[0]
-    gl.projects[PROJECT].compares[(HEAD_SHA, new_head)] = {
-        "commit": {"id": new_head}, "commits": [{"id": new_head, "parent_ids": [HEAD_SHA]}],
+    compares = gl.projects[PROJECT].compares
+    compares[(HEAD_SHA, new_head)] = {
+        "commit": {"id": new_head}, "commits": [{"id": new_head, "parent_ids": [HEAD_SHA] if parents else []}],
         "diffs": [{**changed, "diff": first_hunk}], "compare_timeout": False, "compare_same_ref": False}
+    compares[(new_head, HEAD_SHA)] = {"commit": None, "commits": [], "diffs": [], "compare_timeout": False,
+                                      "compare_same_ref": False}
     mistral.reset()
     mistral.responder = first_added()
     code, result, err = review_mr(gl, mistral)
@@ -287,3 +291,22 @@ def test_lost_answers_to_the_publish_and_the_summary_post_double_nothing(gl: Git
     assert code == 0, err
     assert len(diff_notes(gl)) == len(result["comments"]) >= 2
     assert len([n for n in gl.notes(PROJECT, 3) if n["type"] is None]) == 1 and gl.projects[PROJECT].mrs[3].drafts == []
+
+
+def test_a_force_push_reviews_the_whole_mr_without_repeating_findings(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    entries = _open(gl, "tiny-one-line-fix.diff", "new-file.diff")
+    mistral.responder = first_added()
+    review_mr(gl, mistral)
+    before = len(diff_notes(gl))
+    rewritten = "e" * 40
+    gl.push(PROJECT, 3, head=rewritten, base=BASE_SHA, diffs=entries)
+    gl.projects[PROJECT].compares[(HEAD_SHA, rewritten)] = {
+        "commit": {"id": rewritten}, "commits": [{"id": rewritten, "parent_ids": ["f" * 40]}], "diffs": [],
+        "compare_timeout": False, "compare_same_ref": False}
+    mistral.reset()
+    mistral.responder = first_added()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    asked = "".join(mistral.user_messages())
+    assert "src/requests/utils.py" in asked and "tests/typing/typing_route.py" in asked
+    assert result["status"] == "no-findings" and len(diff_notes(gl)) == before

@@ -88,9 +88,7 @@ class MergeRequestHandle:
 
         return self.client.call(f"read {path} at {ref[:12]}", fetch)
 
-    def compare(self, base: str, head: str) -> Comparison | None:
-        """Compare two commits; "ahead" only when `base` is a parent of a commit in between (else the flow
-        reviews everything, as after a force-push); None when one of them no longer exists."""
+    def _compare(self, base: str, head: str) -> dict[str, Any] | None:
         def fetch() -> dict[str, Any] | None:
             try:
                 return dict(self.client.get(self.project_base + "/repository/compare", **{"from": base, "to": head}))
@@ -99,7 +97,12 @@ class MergeRequestHandle:
                     return None
                 raise
 
-        data = self.client.call("compare commits", fetch)
+        return self.client.call("compare commits", fetch)
+
+    def compare(self, base: str, head: str) -> Comparison | None:
+        """Compare two commits; "ahead" only when `base` is an ancestor of `head` (else the flow reviews
+        everything, as after a force-push); None when one of them no longer exists."""
+        data = self._compare(base, head)
         if data is None:
             return None
         commits = data.get("commits") or []
@@ -108,6 +111,9 @@ class MergeRequestHandle:
         if data.get("compare_timeout"):
             return Comparison("diverged", [])  # GitLab gave up: review the whole MR diff
         ahead = any(base in (c.get("parent_ids") or []) for c in commits)
+        if not ahead and commits and not any(c.get("parent_ids") for c in commits):
+            back = self._compare(head, base)  # no parents listed: nothing on base's side means base is an ancestor
+            ahead = back is not None and not back.get("commits")
         return Comparison("ahead" if ahead else "diverged", [flow_entry(e) for e in data.get("diffs") or []],
                           base if ahead else None)
 
