@@ -310,3 +310,19 @@ def test_a_force_push_reviews_the_whole_mr_without_repeating_findings(gl: GitLab
     asked = "".join(mistral.user_messages())
     assert "src/requests/utils.py" in asked and "tests/typing/typing_route.py" in asked
     assert result["status"] == "no-findings" and len(diff_notes(gl)) == before
+
+
+def test_drafts_left_on_an_older_head_are_replaced_not_published(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    entries = _open(gl, "medium-multi-file.diff")
+    mistral.responder = first_added()
+    gl.fail_next("POST", r"/bulk_publish$", status=503, body="503 Service Unavailable", times=5)
+    assert review_mr(gl, mistral)[0] == 3
+    new_head = "d" * 40
+    gl.push(PROJECT, 3, head=new_head, base=BASE_SHA, diffs=entries)
+    mistral.reset()
+    mistral.responder = first_added()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and result["unplaced"] == [], err
+    notes = diff_notes(gl)
+    assert len(notes) == len(result["comments"]) >= 2 and {n["position"]["head_sha"] for n in notes} == {new_head}
+    assert gl.projects[PROJECT].mrs[3].drafts == []

@@ -318,8 +318,9 @@ class GitLabDouble:
         needed = ("base_sha", "start_sha", "head_sha", "position_type", "old_path", "new_path")
         if any(not position.get(k) for k in needed):
             raise _Fail(400, {"message": "400 Bad request - Note {:position=>[\"is incomplete\"]}"})
-        version = next((v for v in mr.versions if (v.base, v.start, v.head) == (
-            position["base_sha"], position["start_sha"], position["head_sha"])), None)
+        newest = mr.versions[0]  # stale SHAs (an older version's) are refused like a line outside the diff
+        version = newest if (newest.base, newest.start, newest.head) == (
+            position["base_sha"], position["start_sha"], position["head_sha"]) else None
         entry = next((d for d in (version.diffs if version else []) if d["new_path"] == position["new_path"]
                       and d["old_path"] == position["old_path"]), None)
         if entry is None:

@@ -41,6 +41,15 @@ def _own_drafts(mr: MergeRequestHandle) -> list[dict[str, Any]] | None:
         raise
 
 
+def _delete_draft(mr: MergeRequestHandle, did: int) -> None:
+    """Delete one of the bot's drafts (already gone is fine)."""
+    try:
+        mr.client.call("delete a draft note", lambda: mr.client.write("DELETE", f"{mr.base}/draft_notes/{did}"))
+    except GitLabError as exc:
+        if exc.status != 404:
+            raise
+
+
 def _create_draft(mr: MergeRequestHandle, comment: Comment, where: dict[str, Any]) -> bool:
     """Create one draft; False when GitLab refuses its position. A retry first looks for it among the drafts."""
     body, finding = note_body(comment), _finding(comment)
@@ -68,7 +77,7 @@ def _publish_each(mr: MergeRequestHandle, wanted: dict[str, Comment]) -> list[Co
         except GitLabError as exc:
             if not exc.bad_position:
                 raise
-            mr.client.call("delete a refused draft note", lambda: mr.client.write("DELETE", f"{mr.base}/draft_notes/{did}"))
+            _delete_draft(mr, did)
             finding = _match(str(draft.get("note") or ""), wanted)
             if finding is not None:
                 refused.append(wanted[finding])
@@ -126,11 +135,11 @@ def post_review(mr: MergeRequestHandle, head_sha: str, comments: Sequence[Commen
     reused: set[str] = set()
     for draft in pending:
         finding = _match(str(draft.get("note") or ""), wanted)
-        if finding is not None and finding not in reused:
+        current = (draft.get("position") or {}).get("head_sha") == mr.refs["head_sha"]
+        if finding is not None and finding not in reused and current:
             reused.add(finding)
             continue
-        did = int(draft["id"])
-        mr.client.call("delete a stale draft note", lambda: mr.client.write("DELETE", f"{mr.base}/draft_notes/{did}"))
+        _delete_draft(mr, int(draft["id"]))
     for comment, where in placed:
         if _finding(comment) not in reused and not _create_draft(mr, comment, where):
             unplaced.append(comment)
