@@ -196,6 +196,8 @@ def test_the_gitlab_ci_entry_point_reviews_the_pipelines_merge_request(gl: GitLa
     out, err = io.StringIO(), io.StringIO()
     assert main(["gitlab-ci"], env=env, out=out, err=err) == 0, err.getvalue()
     assert len(diff_notes(gl)) == 1 and marker_of(gl)["head"] == HEAD_SHA
+    stale = {**env, "CI_COMMIT_SHA": "a" * 40}  # an older pipeline, after a newer push: the newer one reviews
+    assert main(["gitlab-ci"], env=stale, out=(out := io.StringIO()), err=err) == 0 and "head is now ccccccc" in out.getvalue()
     fork = {**env, "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "99", "GITLAB_TOKEN": ""}
     assert main(["gitlab-ci"], env=fork, out=out, err=(err := io.StringIO())) == 0 and "fork" in err.getvalue()
     assert main(["gitlab-ci"], env={}, out=out, err=(err := io.StringIO())) == 2 and "CI_MERGE_REQUEST_IID" in err.getvalue()
