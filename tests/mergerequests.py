@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bot.cli import main
@@ -34,6 +36,16 @@ def entries_from_diff(text: str) -> list[dict[str, Any]]:
 def diff_entries(name: str) -> list[dict[str, Any]]:
     """Return GitLab /diffs entries for a real diff from tests/fixtures/diffs."""
     return entries_from_diff((FIXTURES / "diffs" / name).read_text(encoding="utf-8", errors="replace"))
+
+
+@contextmanager
+def opened_mr(diff: str, iid: int = 3) -> Iterator[GitLabDouble]:
+    """A GitLab double with one MR of a fixture diff open; fails the test if the double crashed."""
+    with GitLabDouble() as double:
+        double.add_project(PROJECT)
+        double.add_mr(PROJECT, iid, diffs=diff_entries(diff), head=HEAD_SHA, base=BASE_SHA)
+        yield double
+    assert double.crashes == []
 
 
 def mr_env(gl: GitLabDouble, mistral: MistralDouble, **extra: str) -> dict[str, str]:

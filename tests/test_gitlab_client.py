@@ -9,17 +9,14 @@ import pytest
 
 from bot.hosts.gitlab.client import GitLabClient, GitLabError
 from tests.doubles.gitlab import GitLabDouble
-from tests.mergerequests import BASE_SHA, HEAD_SHA, PROJECT, diff_entries
+from tests.mergerequests import HEAD_SHA, PROJECT, opened_mr
 from tests.servers import free_port
 
 
 @pytest.fixture()
 def gl() -> Iterator[GitLabDouble]:
-    with GitLabDouble() as double:
-        double.add_project(PROJECT)
-        double.add_mr(PROJECT, 3, diffs=diff_entries("medium-multi-file.diff"), head=HEAD_SHA, base=BASE_SHA)
+    with opened_mr("medium-multi-file.diff") as double:
         yield double
-    assert double.crashes == []
 
 
 def _client(gl: GitLabDouble, waits: list[float], **extra: float) -> GitLabClient:

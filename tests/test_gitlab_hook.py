@@ -18,7 +18,7 @@ from bot.hosts.gitlab.events import CancelMergeRequest, Ignore, MergeRequestJob,
 from bot.server.gitlab_hook import GitLabHookSettings, register_gitlab_webhook
 from tests.conftest import FIXTURES
 from tests.doubles.gitlab import GitLabDouble
-from tests.mergerequests import BASE_SHA, HEAD_SHA, PROJECT, diff_entries
+from tests.mergerequests import PROJECT, opened_mr
 
 SECRET = "gitlab-hook-secret"
 SIGNING = "whsec_" + base64.b64encode(b"sixteen byte key for tests").decode()
@@ -121,11 +121,8 @@ def test_a_configured_signing_token_is_preferred_and_checked(submitted: list[tup
 
 @pytest.fixture()
 def gl() -> Iterator[GitLabDouble]:
-    with GitLabDouble() as double:
-        double.add_project(PROJECT)
-        double.add_mr(PROJECT, 3, diffs=diff_entries("tiny-one-line-fix.diff"), head=HEAD_SHA, base=BASE_SHA)
+    with opened_mr("tiny-one-line-fix.diff") as double:
         yield double
-    assert double.crashes == []
 
 
 def test_review_by_a_reporter_is_refused_and_by_a_developer_is_acknowledged(gl: GitLabDouble) -> None:

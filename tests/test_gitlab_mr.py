@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -33,7 +33,7 @@ def mistral() -> Iterator[MistralDouble]:
 
 def test_an_opened_mr_gets_one_set_of_discussions_and_one_summary_note(gl: GitLabDouble, mistral: MistralDouble) -> None:
     gl.add_mr(PROJECT, 3, diffs=diff_entries("medium-multi-file.diff"), head=HEAD_SHA, base=BASE_SHA)
-    mistral.responder = first_added(severity="major", suggestion="    pass")
+    mistral.responder = each_file(suggestion="    pass")
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and result["status"] == "reviewed", err
     notes = diff_notes(gl)
@@ -49,12 +49,16 @@ def test_an_opened_mr_gets_one_set_of_discussions_and_one_summary_note(gl: GitLa
     assert len(publishes) == 1 and not any(r.method == "POST" and r.path.endswith("/discussions") for r in gl.requests)
 
 
-def _each_file(request: dict[str, Any], attempt: int) -> Reply:
-    """Comment on the first added line of every file of the batch."""
-    firsts: dict[str, tuple[int, str]] = {}
-    for path, line, text in added_lines(request):
-        firsts.setdefault(path, (line, text))
-    return Reply(json.dumps({"comments": [comment(p, ln, t, body=f"Check {p}.") for p, (ln, t) in firsts.items()]}))
+def each_file(**extra: Any) -> Callable[[dict[str, Any], int], Reply]:
+    """A model that comments on the first added line of every file of the batch."""
+    def respond(request: dict[str, Any], attempt: int) -> Reply:
+        firsts: dict[str, tuple[int, str]] = {}
+        for path, line, text in added_lines(request):
+            firsts.setdefault(path, (line, text))
+        return Reply(json.dumps({"comments": [comment(p, ln, t, body=f"Check {p}.", **extra)
+                                              for p, (ln, t) in firsts.items()]}))
+
+    return respond
 
 
 def _open(gl: GitLabDouble, *names: str, **fields: Any) -> list[dict[str, Any]]:
@@ -66,8 +70,7 @@ def _open(gl: GitLabDouble, *names: str, **fields: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("parents", [True, False], ids=["parent_ids", "no-parent_ids"])
 def test_a_push_is_reviewed_incrementally_only_the_new_hunks(gl: GitLabDouble, mistral: MistralDouble, parents: bool) -> None:
     entries = _open(gl, "medium-multi-file.diff")
-    mistral.responder = first_added()
-    review_mr(gl, mistral)
+    review_mr(gl, mistral)  # the model double's default reply
     first = len(diff_notes(gl))
     new_head = "d" * 40
     changed = next(e for e in entries if e["new_path"] == "src/flask/helpers.py")
@@ -80,11 +83,11 @@ def test_a_push_is_reviewed_incrementally_only_the_new_hunks(gl: GitLabDouble, m
     compares[(new_head, HEAD_SHA)] = {"commit": None, "commits": [], "diffs": [], "compare_timeout": False,
                                       "compare_same_ref": False}
     mistral.reset()
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0, err
     (asked,) = mistral.user_messages()
-    assert [ln for ln in asked.splitlines() if ln.startswith("### FILE")] == ["### FILE src/flask/helpers.py (modified)"]
+    assert [ln for ln in asked.splitlines() if ln.startswith("### ")] == ["### src/flask/helpers.py"]
     assert asked.count("\n@@ ") == 1
     notes = diff_notes(gl)
     assert len(notes) == first + 1 and notes[-1]["position"]["head_sha"] == new_head
@@ -93,7 +96,7 @@ def test_a_push_is_reviewed_incrementally_only_the_new_hunks(gl: GitLabDouble, m
 
 def test_a_refused_position_goes_into_the_summary_and_the_rest_are_published(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "tiny-one-line-fix.diff", "new-file.diff")
-    mistral.responder = _each_file
+    mistral.responder = each_file()
     gl.refused.add(("tests/typing/typing_route.py", None, 1))  # GitLab's diff of the version disagrees on this line
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and result["status"] == "reviewed", err
@@ -106,7 +109,7 @@ def test_a_refused_position_goes_into_the_summary_and_the_rest_are_published(gl:
 
 def test_a_crash_before_publishing_then_a_retry_doubles_nothing_and_leaves_no_draft(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "medium-multi-file.diff")
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     gl.fail_next("POST", r"/bulk_publish$", status=500, body={"message": "500 Internal Server Error"}, times=5)
     code, _, err = review_mr(gl, mistral)
     assert code == 3 and "publish the review" in err  # loud: the review is not there yet
@@ -115,7 +118,7 @@ def test_a_crash_before_publishing_then_a_retry_doubles_nothing_and_leaves_no_dr
     # One draft got published before the crash (a discussion is visible); the others are still pending.
     gl._publish(gl.projects[PROJECT], mr, gl.bot, mr.drafts[0])
     mistral.reset()
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0, err
     bodies = [n["body"] for n in diff_notes(gl)]
@@ -125,7 +128,7 @@ def test_a_crash_before_publishing_then_a_retry_doubles_nothing_and_leaves_no_dr
 
 def test_a_lost_answer_to_a_draft_is_found_before_a_retry(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "tiny-one-line-fix.diff")
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     gl.fail_next("POST", r"/draft_notes$", status=502, body="502 Bad Gateway", after=True)
     code, result, err = review_mr(gl, mistral)
     assert code == 0, err
@@ -147,7 +150,7 @@ def test_a_rate_limit_is_waited_out_and_an_instance_without_bulk_publish_publish
     _open(gl, "medium-multi-file.diff")
     gl.bulk_publish = False
     gl.rate_limit("GET", r"/diffs$", retry_after=1)
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0, err
     assert len(diff_notes(gl)) == len(result["comments"]) >= 2 and gl.projects[PROJECT].mrs[3].drafts == []
@@ -157,7 +160,7 @@ def test_a_rate_limit_is_waited_out_and_an_instance_without_bulk_publish_publish
 def test_without_the_draft_notes_api_each_comment_is_its_own_discussion(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "medium-multi-file.diff")
     gl.drafts_api = False
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     gl.fail_next("POST", r"/discussions$", status=500, body={"message": "500"}, after=True)  # landed, answer lost
     code, result, err = review_mr(gl, mistral)
     assert code == 0, err
@@ -167,7 +170,7 @@ def test_without_the_draft_notes_api_each_comment_is_its_own_discussion(gl: GitL
 
 def test_diff_refs_not_computed_yet_are_waited_for(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "tiny-one-line-fix.diff", null_refs_reads=2)
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and result["status"] == "reviewed", err
     assert len([r for r in gl.requests if r.method == "GET" and r.path.endswith("/merge_requests/3")]) == 3
@@ -189,7 +192,7 @@ def test_a_ci_job_token_is_refused_in_one_line(gl: GitLabDouble, mistral: Mistra
 
 def test_the_gitlab_ci_entry_point_reviews_the_pipelines_merge_request(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "tiny-one-line-fix.diff")
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     env = {**mr_env(gl, mistral), "CI_MERGE_REQUEST_IID": "3", "CI_PROJECT_ID": "7", "CI_SERVER_URL": gl.url,
            "CI_MERGE_REQUEST_DIFF_BASE_SHA": BASE_SHA, "CI_COMMIT_SHA": HEAD_SHA, "CI_PIPELINE_SOURCE": "merge_request_event"}
     del env["GITLAB_URL"]
@@ -222,7 +225,7 @@ def test_added_removed_context_and_range_comments_get_gitlabs_positions(gl: GitL
 
     def respond(request: dict[str, Any], attempt: int) -> Reply:
         user = next(m["content"] for m in request["messages"] if m["role"] == "user")
-        return Reply(json.dumps({"comments": wanted if f"### FILE {path} " in user else []}))
+        return Reply(json.dumps({"comments": wanted if f"### {path}\n" in user else []}))
 
     mistral.responder = respond
     code, result, err = review_mr(gl, mistral)
@@ -256,7 +259,7 @@ def test_a_collapsed_file_is_diffed_from_its_blobs_and_its_comments_go_to_the_su
     files = gl.projects[PROJECT].files
     files[(BASE_SHA, "src/requests/utils.py")] = b"def f():\n    return 1\n"
     files[(HEAD_SHA, "src/requests/utils.py")] = b"def f():\n    return 2\n"
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and result["status"] == "reviewed", err
     assert "return 2" in mistral.user_messages()[0]
@@ -275,7 +278,7 @@ def test_mr_dry_run_posts_nothing_and_calls_no_model(gl: GitLabDouble, mistral: 
 
 def test_a_draft_refused_at_publish_goes_into_the_summary_and_the_rest_are_published(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "tiny-one-line-fix.diff", "new-file.diff")
-    mistral.responder = _each_file
+    mistral.responder = each_file()
     gl.refused_at_publish.add(("tests/typing/typing_route.py", None, 1))
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and len(result["comments"]) == 1 and len(result["unplaced"]) == 1, err
@@ -286,7 +289,7 @@ def test_a_draft_refused_at_publish_goes_into_the_summary_and_the_rest_are_publi
 
 def test_lost_answers_to_the_publish_and_the_summary_post_double_nothing(gl: GitLabDouble, mistral: MistralDouble) -> None:
     _open(gl, "medium-multi-file.diff")
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     gl.fail_next("POST", r"/bulk_publish$", status=502, body="502 Bad Gateway", after=True)
     gl.fail_next("POST", r"/merge_requests/3/notes$", status=504, body="504 Gateway Timeout", after=True)
     code, result, err = review_mr(gl, mistral)
@@ -297,7 +300,7 @@ def test_lost_answers_to_the_publish_and_the_summary_post_double_nothing(gl: Git
 
 def test_a_force_push_reviews_the_whole_mr_without_repeating_findings(gl: GitLabDouble, mistral: MistralDouble) -> None:
     entries = _open(gl, "tiny-one-line-fix.diff", "new-file.diff")
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     review_mr(gl, mistral)
     before = len(diff_notes(gl))
     rewritten = "e" * 40
@@ -306,7 +309,7 @@ def test_a_force_push_reviews_the_whole_mr_without_repeating_findings(gl: GitLab
         "commit": {"id": rewritten}, "commits": [{"id": rewritten, "parent_ids": ["f" * 40]}], "diffs": [],
         "compare_timeout": False, "compare_same_ref": False}
     mistral.reset()
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0, err
     asked = "".join(mistral.user_messages())
@@ -316,13 +319,13 @@ def test_a_force_push_reviews_the_whole_mr_without_repeating_findings(gl: GitLab
 
 def test_drafts_left_on_an_older_head_are_replaced_not_published(gl: GitLabDouble, mistral: MistralDouble) -> None:
     entries = _open(gl, "medium-multi-file.diff")
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     gl.fail_next("POST", r"/bulk_publish$", status=503, body="503 Service Unavailable", times=5)
     assert review_mr(gl, mistral)[0] == 3
     new_head = "d" * 40
     gl.push(PROJECT, 3, head=new_head, base=BASE_SHA, diffs=entries)
     mistral.reset()
-    mistral.responder = first_added()
+    mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and result["unplaced"] == [], err
     notes = diff_notes(gl)
