@@ -8,11 +8,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.core.diff import DiffError, parse_diff
 from bot.core.errors import ReviewError, UsageError
 from bot.core.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.review.ports import PullPort, ReviewRequest
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -39,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("target", metavar="OWNER/REPO#N")
     pull.add_argument("--dry-run", action="store_true", help="plan and print; call no model and post nothing")
     pull.add_argument("--format", choices=("text", "json"), default="text")
+    merge = commands.add_parser("mr", help="review a GitLab merge request and post the review")
+    merge.add_argument("target", metavar="GROUP/PROJECT!N")
+    merge.add_argument("--dry-run", action="store_true", help="plan and print; call no model and post nothing")
+    merge.add_argument("--format", choices=("text", "json"), default="text")
+    commands.add_parser("gitlab-ci", help="the GitLab CI job's entry point (reads the merge request pipeline's variables)")
     commands.add_parser("action", help="the GitHub Action's entry point (reads the Actions environment)")
     server = commands.add_parser("serve", help="run the webhook server (gunicorn) and one job worker")
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
@@ -130,9 +138,34 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
 def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
     """Review one pull request (or, dry, print its plan); return the exit code."""
     import re
-    import uuid
 
     from bot.hosts.github.client import client_from_env
+
+    match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", args.target)
+    if not match:
+        raise UsageError(f"expected OWNER/REPO#N, not {args.target!r}")
+    client = client_from_env(env)
+    return run_pull(client.pull(match[1], int(match[2])), client.identity(), args, env, out)
+
+
+def run_mr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    """Review one GitLab merge request (or, dry, print its plan); return the exit code."""
+    import re
+
+    from bot.hosts.gitlab.client import client_from_env
+
+    match = re.fullmatch(r"([\w.-]+(?:/[\w.-]+)+)!(\d+)", args.target)
+    if not match:
+        raise UsageError(f"expected GROUP/PROJECT!N, not {args.target!r}")
+    client = client_from_env(env)
+    return run_pull(client.merge_request(match[1], int(match[2])), client.identity(), args, env, out)
+
+
+def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
+             request: ReviewRequest | None = None) -> int:
+    """Review a pull or merge request through its host's handle (or, dry, print its plan)."""
+    import uuid
+
     from bot.llm.mistral import model_from_settings
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review
@@ -142,16 +175,11 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     from bot.review.pull_scope import prepare
     from bot.review.report import outcome_json, outcome_text, plan_json, plan_text
 
-    match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", args.target)
-    if not match:
-        raise UsageError(f"expected OWNER/REPO#N, not {args.target!r}")
-    client = client_from_env(env)
-    pr = client.pull(match[1], int(match[2]))
     settings = Settings.from_env(env)
-    request = ReviewRequest(run_id=uuid.uuid4().hex[:12])
+    request = request or ReviewRequest(run_id=uuid.uuid4().hex[:12])
     counter, prompts = default_counter(), load_prompts()
     if args.dry_run:
-        ready = prepare(pr, identity=client.identity(), base_settings=settings, request=request)
+        ready = prepare(pr, identity=identity, base_settings=settings, request=request)
         if isinstance(ready, Outcome):
             _emit(out, args.format, lambda: outcome_json(ready), lambda: outcome_text(ready))
             return EXIT_OK
@@ -161,7 +189,7 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
         price = ready.settings.price
         _emit(out, args.format, lambda: plan_json(plan, price), lambda: plan_text(plan, price))
         return EXIT_OK
-    outcome = review_pull(pr, identity=client.identity(), base_settings=settings, model_for=model_from_settings,
+    outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                           counter=counter, prompts=prompts, request=request)
     _emit(out, args.format, lambda: outcome_json(outcome), lambda: outcome_text(outcome))
     return EXIT_PARTIAL if outcome.failed_batches else EXIT_OK
@@ -211,6 +239,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return run_review_command(args, env, out, err, stdin)
         if args.command == "pr":
             return run_pr_command(args, env, out)
+        if args.command == "mr":
+            return run_mr_command(args, env, out)
+        if args.command == "gitlab-ci":
+            from bot.gitlab_ci import main as gitlab_ci_main
+
+            return gitlab_ci_main(env, out, err)
         if args.command in ("serve", "worker", "spend"):
             from bot.server import require_server_extra
 

@@ -1,0 +1,1 @@
+"""GitLab: merge requests over python-gitlab (the only package that imports it)."""

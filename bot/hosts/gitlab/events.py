@@ -1,0 +1,147 @@
+"""GitLab webhook deliveries as plain data: the token and signature checks, and what each event asks. Pure.
+
+Triggers: a merge request opened or reopened, updated with `oldrev` (new commits), or marked ready; drafts are
+skipped; a `/review` note on a merge request asks for a forced review (the worker checks the author's access).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+DRAFT_TITLE = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s*-|draft\s|wip:|\[wip\]|\(wip\)|wip\s)", re.IGNORECASE)
+SIGNATURE_TOLERANCE_S = 300
+MR_EVENT, NOTE_EVENT = "Merge Request Hook", "Note Hook"
+
+
+class SignatureError(ValueError):
+    """The delivery does not carry our secret token or a valid signature."""
+
+
+def verify_token(given: str | None, secret: str) -> None:
+    """Check `X-Gitlab-Token` against the configured secret in constant time; raise when it fails."""
+    if not given:
+        raise SignatureError("missing X-Gitlab-Token")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise SignatureError("X-Gitlab-Token does not match")
+
+
+def _key(signing_token: str) -> bytes:
+    try:
+        return base64.b64decode(signing_token.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("GITLAB_WEBHOOK_SIGNING_TOKEN is not whsec_<base64>") from None
+
+
+def sign(body: bytes, *, webhook_id: str, timestamp: int, signing_token: str) -> str:
+    """Return the `webhook-signature` value GitLab sends (v1, base64 HMAC-SHA256 of id.timestamp.body)."""
+    digest = hmac.new(_key(signing_token), f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify_signature(body: bytes, *, webhook_id: str | None, timestamp: str | None, signature: str | None,
+                     signing_token: str, now: float) -> None:
+    """Check `webhook-signature` (any of its space-separated v1 signatures) and a timestamp within 5 minutes."""
+    if not (webhook_id and timestamp and signature):
+        raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_S:
+        raise SignatureError("webhook-timestamp is not within 5 minutes")
+    expected = sign(body, webhook_id=webhook_id, timestamp=int(timestamp), signing_token=signing_token)
+    if not any(hmac.compare_digest(expected.encode(), part.encode()) for part in signature.split()):
+        raise SignatureError("webhook-signature does not match")
+
+
+@dataclass(frozen=True)
+class MergeRequestJob:
+    """Review this merge request head (ids only), or on a `/review` note, its current head for that user."""
+
+    project_id: int
+    project_path: str
+    iid: int
+    head_sha: str
+    forced: bool = False
+    user_id: int | None = None
+    note_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CancelMergeRequest:
+    """Drop pending work for a merge request (closed or merged)."""
+
+    project_id: int
+    iid: int
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Nothing to do, and why (answered 2xx: GitLab disables hooks after repeated 4xx)."""
+
+    reason: str
+
+
+Route = MergeRequestJob | CancelMergeRequest | Ignore
+
+
+def is_draft(attributes: dict[str, Any]) -> bool:
+    """Return whether an MR is a draft: the `draft` field, the older `work_in_progress`, or a title prefix."""
+    return bool(attributes.get("draft") or attributes.get("work_in_progress")
+                or DRAFT_TITLE.match(str(attributes.get("title") or "")))
+
+
+def _marked_ready(changes: dict[str, Any]) -> bool:
+    for key in ("draft", "work_in_progress"):
+        change = changes.get(key) or {}
+        if change.get("previous") and change.get("current") is False:
+            return True
+    title = changes.get("title") or {}
+    return bool(DRAFT_TITLE.match(str(title.get("previous") or "")) and not DRAFT_TITLE.match(str(title.get("current") or "")))
+
+
+def _merge_request(payload: dict[str, Any], review_drafts: bool) -> Route:
+    attributes = payload.get("object_attributes") or {}
+    project = payload.get("project") or {}
+    action = attributes.get("action")
+    project_id, iid = int(project.get("id") or attributes.get("target_project_id") or 0), int(attributes.get("iid") or 0)
+    if action in ("close", "merge"):
+        return CancelMergeRequest(project_id, iid)
+    changes = payload.get("changes") or {}
+    wanted = action in ("open", "reopen") or (action == "update" and (attributes.get("oldrev") or _marked_ready(changes)))
+    if not wanted:
+        return Ignore(f"merge request {action} needs no review")
+    if is_draft(attributes) and not review_drafts:
+        return Ignore("draft merge request")
+    head = str((attributes.get("last_commit") or {}).get("id") or "")
+    return MergeRequestJob(project_id, str(project.get("path_with_namespace") or ""), iid, head)
+
+
+def _note(payload: dict[str, Any], bot_username: str) -> Route:
+    attributes = payload.get("object_attributes") or {}
+    user = payload.get("user") or {}
+    text = str(attributes.get("note") or "").strip()
+    if attributes.get("noteable_type") != "MergeRequest" or attributes.get("system"):
+        return Ignore("not a note on a merge request")
+    if user.get("username") == bot_username:
+        return Ignore("the bot's own note")
+    if text.split("\n", 1)[0].split(" ", 1)[0] != "/review":
+        return Ignore("not a /review command")
+    project = payload.get("project") or {}
+    mr = payload.get("merge_request") or {}
+    author = user.get("id") or attributes.get("author_id")
+    # The head is read when the job runs; the note id keeps each /review its own job.
+    return MergeRequestJob(int(project.get("id") or 0), str(project.get("path_with_namespace") or ""), int(mr.get("iid") or 0),
+                           f"note:{attributes.get('id')}", forced=True, user_id=int(author) if author else None,
+                           note_id=int(attributes["id"]))
+
+
+def route(event: str, payload: dict[str, Any], *, bot_username: str = "", review_drafts: bool = False) -> Route:
+    """Return what a delivery asks of the bot."""
+    if event == MR_EVENT and payload.get("object_kind") == "merge_request":
+        return _merge_request(payload, review_drafts)
+    if event == NOTE_EVENT and payload.get("object_kind") == "note":
+        return _note(payload, bot_username)
+    return Ignore(f"{event or 'unnamed'} events are not handled")
