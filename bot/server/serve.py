@@ -21,6 +21,15 @@ from bot.server.queue import JobQueue
 from bot.server.settings import ServerSettings
 
 log = logging.getLogger("mistral_review.serve")
+# gthread: each worker process serves this many connections at once, so a few slow clients (a slow network, or
+# someone trickling bytes on purpose) hold threads, not whole processes; idle keep-alive sockets wait in a poller.
+THREADS_PER_WORKER = 32
+
+
+def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """Return the gunicorn settings `serve` runs with (the slow-clients bench uses the same)."""
+    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": THREADS_PER_WORKER,
+            "keepalive": 5, "timeout": 30, "accesslog": None, "loglevel": "warning"}
 
 
 def _secrets(settings: ServerSettings, review: Settings) -> list[str]:
@@ -102,9 +111,7 @@ def serve(env: Mapping[str, str], *, host: str, port: int, workers: int, no_work
         if dev:
             build_app(settings).run(host=host, port=port, threaded=True)
         else:
-            options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
-                                       "timeout": 30, "accesslog": None, "loglevel": "warning"}
-            _Gunicorn(settings, options).run()
+            _Gunicorn(settings, gunicorn_options(host, port, workers)).run()
     finally:
         if child is not None:
             child.send_signal(signal.SIGTERM)
