@@ -708,6 +708,13 @@ class GitHubDouble:
             raise _Fail(403, "Resource not accessible by integration", f"{DOCS}/users/users#get-the-authenticated-user")
         return 200, self._user(self.bot_login, "Bot"), {}
 
+    @_route("POST", "/graphql")
+    def _graphql(self, body: Json, **_: Any) -> Response:
+        """Only the query the bot sends, `viewer { login }`, which GitHub answers for installation tokens too."""
+        if not re.fullmatch(r"\s*query\s*\{\s*viewer\s*\{\s*login\s*\}\s*\}\s*", str(body.get("query", ""))):
+            return 200, {"errors": [{"message": "the GitHub double answers only `query { viewer { login } }`"}]}, {}
+        return 200, {"data": {"viewer": {"login": self.bot_login}}}, {}
+
     @_route("GET", "/rate_limit")
     def _get_rate_limit(self, **_: Any) -> Response:
         core = {"limit": 5000, "used": self._rate_used, "remaining": 5000 - self._rate_used, "reset": self._rate_reset}
