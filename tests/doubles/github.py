@@ -909,6 +909,20 @@ class GitHubDouble:
         return 200, self._obj("blob", sha=sha, size=len(data), url=f"{self.url}/repos/{repo.full_name}/git/blobs/{sha}",
                               node_id=_node("Blob", sha), encoding="base64", content=_b64_lines(data)), {}
 
+    @_route("GET", r"{repo}/git/trees/(?P<sha>[^/]+)")
+    def _get_tree(self, repo: _Repo, sha: str, query: dict[str, list[str]], **_: Any) -> Response:
+        """A commit's tree as the double knows it: a PR's files at that push (nothing at a PR's base), recursive only."""
+        pushed = next((p.pushes[sha] for p in repo.pulls.values() if sha in p.pushes), None)
+        if pushed is None and not any(sha == p.base_sha for p in repo.pulls.values()):
+            raise _Fail(404, "Not Found", f"{DOCS}/git/trees#get-a-tree")
+        if query.get("recursive") != ["1"]:
+            raise _Fail(422, "the GitHub double serves recursive trees only (?recursive=1)")
+        api = f"{self.url}/repos/{repo.full_name}/git"
+        entries = [{"path": f["filename"], "mode": "100644", "type": "blob", "sha": f["sha"], "size": len(f.get("patch") or ""),
+                    "url": f"{api}/blobs/{f['sha']}"} for f in pushed or [] if f.get("status") != "removed"]
+        tree_sha = _git_sha(repr(sorted((e["path"], e["sha"]) for e in entries)).encode(), "tree")
+        return 200, {"sha": tree_sha, "url": f"{api}/trees/{tree_sha}", "tree": entries, "truncated": False}, {}
+
     @_route("GET", r"{repo}/commits/(?P<ref>[^/]+)")
     def _get_commit(self, repo: _Repo, ref: str, **_: Any) -> Response:
         sha = repo.branches.get(ref) or next((s for s in repo.shas if len(ref) >= 7 and s.startswith(ref)), None)

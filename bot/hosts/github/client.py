@@ -11,6 +11,7 @@ import base64
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import requests
@@ -22,11 +23,13 @@ from bot.core.errors import AnchorRejected, ReviewError, UsageError
 from bot.core.reply import Comment
 from bot.core.summary import Overview, run_id_in
 from bot.hosts.github.posting import post_review
+from bot.hosts.github.trees import tree_blobs
 from bot.retry import RetryPolicy, retrying
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
 T = TypeVar("T")
 MAX_LISTED_FILES = 3000
+MAX_COMPARE_FILES = 300  # GitHub's compare lists no more, whatever the push changed
 LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 VIEWER_QUERY = "query { viewer { login } }"
 
@@ -201,18 +204,35 @@ class PullRequestHandle:
         return self._client.call(f"read {path} at {ref[:12]}", fetch)
 
     def compare(self, base: str, head: str) -> Comparison | None:
-        """Compare two commits; None when one of them no longer exists."""
+        """Compare two commits; None when one of them no longer exists.
+
+        GitHub lists at most 300 files; past that, the files it left out are found by comparing the two
+        commits' trees and come without a patch (so they are reviewed whole), or `complete` is False.
+        """
         def fetch() -> Comparison | None:
             try:
                 cmp = self._repo.compare(base, head)
-                return Comparison(cmp.status, [dict(f.raw_data) for f in cmp.files],
-                                  cmp.merge_base_commit.sha)
+                return Comparison(cmp.status, [dict(f.raw_data) for f in cmp.files], cmp.merge_base_commit.sha)
             except GithubException as exc:
                 if exc.status == 404:
                     return None
                 raise
 
-        return self._client.call("compare commits", fetch)
+        found = self._client.call("compare commits", fetch)
+        if found is None or len(found.files) < MAX_COMPARE_FILES:
+            return found
+        rest = self._unlisted(found.merge_base or base, head, {str(f["filename"]) for f in found.files})
+        if rest is None:
+            return replace(found, complete=False)
+        return replace(found, files=found.files + [{"filename": path, "status": "modified"} for path in rest])
+
+    def _unlisted(self, base: str, head: str, listed: set[str]) -> list[str] | None:
+        """Return the paths that differ between two commits' trees and are not `listed`; None when unknown."""
+        old = self._client.call("read the tree of the last reviewed commit", lambda: tree_blobs(self._repo, base))
+        new = self._client.call("read the tree of the head commit", lambda: tree_blobs(self._repo, head)) if old is not None else None
+        if old is None or new is None:
+            return None
+        return sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p) and p not in listed)
 
     def review_comments(self) -> list[PostedComment]:
         """Return the review comments on the PR."""
