@@ -204,8 +204,22 @@ def test_a_thousand_hostile_deliveries_get_no_5xx(client: FlaskClient) -> None:
         assert answer.status_code < 500, (body[:300], headers, answer.get_data()[:300])
         assert set(answer.get_json()) & {"status", "error"}
         seen[answer.status_code] += 1
+        if rng.random() < 0.1:  # the other doors: dashboard and metrics with odd credentials
+            _odd_credentials(client, rng)
     # Only worth something if the inputs get past the signature and the parser, and some are refused by it.
     assert {200, 202, 400, 401} <= set(seen) and seen[400] >= 50 and seen[202] >= 50, seen
+
+
+def _odd_credentials(client: FlaskClient, rng: random.Random) -> None:
+    secret = rng.choice([TOKEN, _header_text(rng), ""])
+    raw = (f"{_header_text(rng)}:{secret}").encode(rng.choice(["utf-8", "latin-1"]))
+    header = rng.choice([f"Bearer {secret}", f"Basic {base64.b64encode(raw).decode()}", f"Basic {_header_text(rng)}",
+                         _header_text(rng)])
+    path = rng.choice(["/metrics", "/dashboard", f"/dashboard?token={rng.choice(['%FF%FE', '%C3%BC', secret])}"])
+    client.set_cookie("mr_dashboard", rng.choice([secret, _header_text(rng)]))
+    answer = client.get(path, headers={"Authorization": header})
+    client.delete_cookie("mr_dashboard")
+    assert answer.status_code in (200, 303, 401), (path, header, answer.status_code)
 
 
 JSON_LEAVES = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)

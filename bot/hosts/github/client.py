@@ -30,7 +30,7 @@ from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 T = TypeVar("T")
 MAX_LISTED_FILES = 3000
 MAX_COMPARE_FILES = 300  # GitHub's compare lists no more, whatever the push changed
-LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
+LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}(?:\[bot\])?")  # `_`: Enterprise Managed Users
 VIEWER_QUERY = "query { viewer { login } }"
 
 
@@ -324,7 +324,7 @@ def client_from_env(env: Mapping[str, str], *, token: str | None = None, bot_log
     bot_login = (bot_login or env.get("MISTRAL_REVIEW_BOT_LOGIN") or "").strip() or None
     if bot_login is not None and not LOGIN.fullmatch(bot_login):
         raise UsageError(f"bot_login (MISTRAL_REVIEW_BOT_LOGIN) {bot_login[:60]!r} is not a GitHub login "
-                         "(letters, digits and dashes, then [bot] for an App)")
+                         "(letters, digits, - and _, then [bot] for an App)")
     return GitHubClient(token=token, base_url=env.get("GITHUB_API_URL") or "https://api.github.com",
                         bot_login=bot_login,
                         write_interval_s=float(env.get("MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 1.0),

@@ -87,7 +87,7 @@ Route = ReviewJob | CancelPull | CancelInstallation | Ignore
 _MAX_NUMBER, _MAX_ID = 2**31 - 1, 2**63 - 1
 _REPO = re.compile(r"[A-Za-z0-9._-]{1,100}/[A-Za-z0-9._-]{1,100}")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_LOGIN = re.compile(r"[A-Za-z0-9-]{1,39}(\[bot\])?")
+_LOGIN = re.compile(r"[A-Za-z0-9_-]{1,39}(\[bot\])?")  # `_` in Enterprise Managed Users' logins
 
 
 def _name(value: object) -> str:
