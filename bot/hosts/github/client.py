@@ -229,8 +229,10 @@ class PullRequestHandle:
     def _unlisted(self, base: str, head: str, listed: set[str]) -> list[str] | None:
         """Return the paths that differ between two commits' trees and are not `listed`; None when unknown."""
         old = self._client.call("read the tree of the last reviewed commit", lambda: tree_blobs(self._repo, base))
-        new = self._client.call("read the tree of the head commit", lambda: tree_blobs(self._repo, head)) if old is not None else None
-        if old is None or new is None:
+        if old is None:
+            return None
+        new = self._client.call("read the tree of the head commit", lambda: tree_blobs(self._repo, head))
+        if new is None:
             return None
         return sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p) and p not in listed)
 
