@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply
-from tests.modelreplies import added_lines, comment, first_added
+from tests.modelreplies import FILE, added_lines, comment, first_added
 from tests.pullrequests import (
     BASE_SHA,
     HEAD_SHA,
@@ -315,7 +314,7 @@ def _push_320_of_330_files(gh: GitHubDouble, mistral: MistralDouble) -> None:
 
 
 def _asked_files(mistral: MistralDouble) -> set[str]:
-    return {m[1] for text in mistral.user_messages() for m in re.finditer(r"^### FILE (\S+)", text, flags=re.M)}
+    return {m[1] for text in mistral.user_messages() for row in text.splitlines() if (m := FILE.match(row))}
 
 
 def test_a_320_file_push_reviews_all_320_files_and_only_those(gh: GitHubDouble, mistral: MistralDouble) -> None:
