@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.hosts.github.events import sign  # noqa: E402
+from bot.server.serve import gunicorn_options  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "webhooks" / "pull_request.opened.json"
 SECRET, HOST = "bench-webhook-secret", "127.0.0.1"
@@ -54,8 +55,7 @@ def serve_bare(port: int, workers: int) -> None:
 
     class Bare(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in {"bind": f"{HOST}:{port}", "workers": workers, "worker_class": "sync", "timeout": 30,
-                               "accesslog": None, "loglevel": "warning"}.items():
+            for key, value in gunicorn_options(HOST, port, workers).items():
                 self.cfg.set(key, value)
 
         def load(self) -> Flask:
@@ -121,7 +121,7 @@ def _post(conn: http.client.HTTPConnection, delivery: Delivery) -> str:
         data = resp.read()
         return f"{resp.status} {json.loads(data)['status']}" if data else str(resp.status)
     except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as exc:
-        conn.close()  # http.client reopens on the next request (gunicorn sync workers close after each answer)
+        conn.close()  # http.client reopens on the next request
         return f"error {type(exc).__name__}"
 
 
@@ -171,7 +171,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=2000, help="measured deliveries per target per round")
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn sync workers for both servers")
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--cap", type=float, default=60.0, help="wall-clock cap per measured run, seconds")
     ap.add_argument("--spread-prs", action="store_true", help="give each delivery its own PR number too")

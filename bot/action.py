@@ -131,7 +131,9 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     if fail_on not in ("", "none") and fail_on not in {s.value for s in Severity}:
         raise UsageError(f"fail_on must be none or one of critical, major, minor, nit, not {fail_on!r}")
     settings = Settings.from_env(env).with_values({"api_key": key})
-    client = client_from_env(env, token=read_input(env, "github_token") or None)
+    client = client_from_env(env, token=read_input(env, "github_token") or None,
+                             bot_login=read_input(env, "bot_login") or None)
+    identity = client.identity()  # before anything is posted: without it, nothing is
     pr = client.pull(repo, number)
     if commenter is not None:
         comment_id = int(payload["comment"]["id"])
@@ -143,7 +145,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     drafts = read_input(env, "review_drafts").lower() in ("true", "1", "yes")
     request = ReviewRequest(force=force, review_drafts=drafts, run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8],
                       overrides=overrides)
-    outcome = review_pull(pr, identity=client.identity(), base_settings=settings, model_for=model_from_settings,
+    outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                           counter=default_counter(), prompts=load_prompts(), request=request)
     _append(env, "GITHUB_OUTPUT", outputs_text(outcome))
     _append(env, "GITHUB_STEP_SUMMARY", job_summary(outcome))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.diff import DiffError, FileStatus, LineKind, Side, parse_diff, parse_github_file
+from bot.core.diff import DiffError, FileStatus, LineKind, Side, diff_texts, parse_diff, parse_github_file
 from tests.conftest import DIFFS, diff_bytes
 
 
@@ -109,3 +109,21 @@ def test_github_entry_for_added_and_renamed_files() -> None:
 def test_text_that_is_not_a_diff_is_a_clear_error() -> None:
     with pytest.raises(DiffError):
         parse_diff("hello\nworld\n")
+
+
+def test_blob_diffs_split_lines_like_git_so_numbers_do_not_drift() -> None:
+    # \f, U+2028, U+0085, \x1c and a lone \r are line breaks to str.splitlines but not to git
+    old = "a = 1\fb = 2\nc = '\u2028'\nd = '\x85\x1c'\ne = 'x\ry'\nf = 5\n".encode()
+    new = old.replace(b"f = 5", b"f = 6")
+    (file,) = [diff_texts("odd.py", "odd.py", old, new)]
+    (added,) = [ln for h in file.hunks for ln in h.lines if ln.kind is LineKind.ADDED]
+    (removed,) = [ln for h in file.hunks for ln in h.lines if ln.kind is LineKind.REMOVED]
+    assert (added.text, added.new_no, removed.old_no) == ("f = 6", 5, 5)  # git: `@@ -5 +5 @@`
+    context = [ln.text for h in file.hunks for ln in h.lines if ln.kind is LineKind.CONTEXT]
+    assert context == ["c = '\u2028'", "d = '\x85\x1c'", "e = 'x\ry'"]
+
+
+def test_blob_diffs_keep_crlf_files_and_a_missing_final_newline() -> None:
+    (file,) = [diff_texts("w.txt", "w.txt", b"one\r\ntwo\r\nthree", b"one\r\nTWO\r\nthree")]
+    changed = [(ln.kind, ln.text, ln.line) for h in file.hunks for ln in h.lines if ln.changed]
+    assert changed == [(LineKind.REMOVED, "two", 2), (LineKind.ADDED, "TWO", 2)]

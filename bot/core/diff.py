@@ -202,13 +202,18 @@ def parse_github_files(entries: Iterable[Mapping[str, object]]) -> list[FileDiff
     return [parse_github_file(e) for e in entries]
 
 
+def git_lines(text: str) -> list[str]:
+    """Split a file into lines as git does: at `\\n` only (`\\r`, `\\f`, U+2028 and the like stay in the line)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def diff_texts(path: str, old_path: str | None, old: bytes | None, new: bytes | None) -> FileDiff:
     """Diff two versions of a file ourselves (GitHub leaves `patch` out for large files)."""
     if (old and b"\0" in old[:8192]) or (new and b"\0" in new[:8192]):
         status = FileStatus.ADDED if old is None else FileStatus.REMOVED if new is None else FileStatus.MODIFIED
         return FileDiff(path, old_path, status, (), binary=True)
-    before = decode(old or b"").splitlines()
-    after = decode(new or b"").splitlines()
+    before, after = git_lines(decode(old or b"")), git_lines(decode(new or b""))
     source = "/dev/null" if old is None else f"a/{old_path or path}"
     target = "/dev/null" if new is None else f"b/{path}"
     body = "\n".join(difflib.unified_diff(before, after, source, target, lineterm=""))

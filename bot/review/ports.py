@@ -50,6 +50,7 @@ class Comparison:
     status: str  # ahead, behind, diverged, identical
     files: list[dict[str, Any]] = field(default_factory=list)
     merge_base: str | None = None
+    complete: bool = True  # False: more files differ than the host listed, and which ones is unknown
 
 
 @dataclass(frozen=True)

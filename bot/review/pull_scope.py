@@ -132,7 +132,10 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
     since = None
     if marker.head and not request.force:
         cmp = pr.compare(marker.head, info.head_sha)
-        if cmp is not None and cmp.status == "ahead":  # a force-push (diverged, behind) reviews everything
+        if cmp is not None and cmp.status == "ahead" and not cmp.complete:
+            notes.append("This push changed more files than the host's compare lists, and which ones could not be "
+                         "told: the whole pull request was reviewed again.")
+        elif cmp is not None and cmp.status == "ahead":  # a force-push (diverged, behind) reviews everything
             touched = parse_github_files([f for f in cmp.files if f.get("patch")])
             whole = {str(f["filename"]) for f in cmp.files if not f.get("patch")}
             cut, _ = changed_since([f for f in files if f.path not in whole], touched)

@@ -6,7 +6,7 @@ delivery and the job in one small ledger transaction, enqueue the job id, return
 
 from __future__ import annotations
 
-import hmac
+import base64
 import json
 import logging
 import time
@@ -15,9 +15,19 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from bot.hosts.github.events import CancelInstallation, CancelPull, Ignore, ReviewJob, SignatureError, route, verify_signature
+from bot.hosts.github.events import (
+    CancelInstallation,
+    CancelPull,
+    Ignore,
+    PayloadError,
+    ReviewJob,
+    SignatureError,
+    route,
+    same_secret,
+    verify_signature,
+)
 from bot.server.dashboard import render_dashboard
 from bot.server.ledger import Ledger, NewJob
 from bot.server.logs import delivery_id
@@ -27,6 +37,9 @@ from bot.server.settings import ServerSettings
 from bot.server.stats import dashboard_data
 
 log = logging.getLogger("mistral_review.server")
+# Metrics label events by name only for these: the header is anyone's to write, labels must stay few.
+LABELLED_EVENTS = frozenset({"ping", "pull_request", "issue_comment", "installation"})
+READ_CHUNK = 64 * 1024
 
 
 class Queue(Protocol):
@@ -44,7 +57,7 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
                clock: Callable[[], float] = time.time) -> Flask:
     """Build the app over a ledger, a queue and metrics (tests pass their own)."""
     app = Flask("mistral_review")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1  # one more, so reading can tell "exactly" from "over"
     if settings.insecure_no_signature and not settings.webhook_secret:
         log.warning("INSECURE: webhook signatures are NOT checked (--insecure-no-signature); development only")
 
@@ -52,18 +65,18 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
     def webhook() -> tuple[Response, int]:
         event = request.headers.get("X-GitHub-Event", "")
         delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
-        try:
-            status, body = _handle(event)
-        except RequestEntityTooLarge:
-            status, body = 413, {"error": f"body over {settings.max_body_bytes} bytes"}
-        metrics.webhook(event, str(status))
-        log.info("webhook %s -> %d %s", event or "-", status, body.get("status") or body.get("error", ""))
+        status, body = _handle(event)
+        metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
+        log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
         return _answer(status, **body)
 
     def _handle(event: str) -> tuple[int, dict[str, Any]]:
-        if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        try:
+            raw = _read_body(settings.max_body_bytes)
+        except BadRequest:
+            return 400, {"error": "the body ended early or its chunked encoding is broken"}
+        if raw is None:
             return 413, {"error": f"body over {settings.max_body_bytes} bytes"}
-        raw = request.get_data(cache=False)
         if settings.webhook_secret:
             try:
                 verify_signature(raw, signature=request.headers.get("X-Hub-Signature-256"),
@@ -74,11 +87,16 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
             payload = json.loads(raw)
         except ValueError:
             return 400, {"error": "body is not JSON"}
+        except RecursionError:
+            return 400, {"error": "body is nested too deeply"}
         if not isinstance(payload, dict):
             return 400, {"error": "body is not a JSON object"}
         if event == "ping":
             return 200, {"status": "pong"}
-        decision = route(event, payload, review_drafts=settings.review_drafts)
+        try:
+            decision = route(event, payload, review_drafts=settings.review_drafts)
+        except PayloadError as exc:
+            return 400, {"error": f"malformed {event} payload: {exc}"}
         if isinstance(decision, Ignore):
             return 202, {"status": "ignored", "reason": decision.reason}
         if isinstance(decision, CancelPull):
@@ -120,7 +138,7 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         if not settings.dashboard_token:
             return _answer(404, error="the dashboard is off: set MISTRAL_REVIEW_DASHBOARD_TOKEN to turn it on")
         token = request.args.get("token")
-        if token is not None and hmac.compare_digest(token, settings.dashboard_token):
+        if token is not None and same_secret(token, settings.dashboard_token):
             # Trade the token in the address for a session cookie, so it leaves the address bar and history.
             answer = redirect("/dashboard", code=303)
             answer.set_cookie(COOKIE, new_session(token, now=clock()), httponly=True, samesite="Strict",
@@ -141,13 +159,41 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
     return app
 
 
+def _read_body(limit: int) -> bytes | None:
+    """Read the body, however it arrives (Content-Length or chunked); None as soon as it is over `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks, size = [], 0
+    try:
+        while chunk := request.stream.read(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except RequestEntityTooLarge:
+        return None
+    return b"".join(chunks)
+
+
 def _authorised(token: str, *, now: float) -> bool:
     """Accept `Authorization: Bearer <token>`, a dashboard session cookie, or basic auth whose password is the token."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return hmac.compare_digest(header[7:].strip(), token)
+        return same_secret(header[7:].strip(), token)
     cookie = request.cookies.get(COOKIE)
     if cookie and valid_session(cookie, token, now=now):
         return True
-    auth = request.authorization
-    return bool(auth and auth.password and hmac.compare_digest(auth.password, token))
+    password = _basic_password(header)
+    return bool(password and same_secret(password, token))
+
+
+def _basic_password(header: str) -> str | None:
+    """Return the password of basic auth; None for anything else (Werkzeug's parser raises on non-ASCII)."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip().encode("ascii"), validate=True).decode("utf-8")
+    except ValueError:  # not ASCII, not base64, not UTF-8 underneath
+        return None
+    return decoded.partition(":")[2]

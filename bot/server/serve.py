@@ -22,6 +22,15 @@ from bot.server.settings import ServerSettings
 from bot.server.startup import make_data_dir, reach
 
 log = logging.getLogger("mistral_review.serve")
+# gthread: each worker process serves this many connections at once, so a few slow clients (a slow network, or
+# someone trickling bytes on purpose) hold threads, not whole processes; idle keep-alive sockets wait in a poller.
+THREADS_PER_WORKER = 32
+
+
+def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """Return the gunicorn settings `serve` runs with (the slow-clients bench uses the same)."""
+    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": THREADS_PER_WORKER,
+            "keepalive": 5, "timeout": 30, "accesslog": None, "loglevel": "warning"}
 
 
 def _secrets(settings: ServerSettings, review: Settings) -> list[str]:
@@ -117,9 +126,7 @@ def serve(env: Mapping[str, str], *, host: str, port: int, workers: int, no_work
             print(f"mistral-review: listening on http://{host}:{port} (development server)", flush=True)
             build_app(settings).run(host=host, port=port, threaded=True)
         else:
-            options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
-                                       "timeout": 30, "accesslog": None, "loglevel": "warning",
-                                       "when_ready": _say_listening}
+            options = {**gunicorn_options(host, port, workers), "when_ready": _say_listening}
             _Gunicorn(settings, options).run()
     finally:
         if child is not None:

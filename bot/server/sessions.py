@@ -16,7 +16,7 @@ SESSION_S = 8 * 3600
 
 def _sign(token: str, body: str) -> str:
     key = hmac.new(token.encode(), b"mistral-review dashboard session v1", hashlib.sha256).digest()
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, body.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def new_session(token: str, *, now: float) -> str:
@@ -31,4 +31,5 @@ def valid_session(value: str, token: str, *, now: float) -> bool:
     expires = body.rpartition(".")[2]
     if not (expires.isascii() and expires.isdigit()) or int(expires) <= now:
         return False
-    return hmac.compare_digest(signature, _sign(token, body))
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a cookie may hold anything.
+    return hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), _sign(token, body).encode())

@@ -708,6 +708,13 @@ class GitHubDouble:
             raise _Fail(403, "Resource not accessible by integration", f"{DOCS}/users/users#get-the-authenticated-user")
         return 200, self._user(self.bot_login, "Bot"), {}
 
+    @_route("POST", "/graphql")
+    def _graphql(self, body: Json, **_: Any) -> Response:
+        """Only the query the bot sends, `viewer { login }`, which GitHub answers for installation tokens too."""
+        if not re.fullmatch(r"\s*query\s*\{\s*viewer\s*\{\s*login\s*\}\s*\}\s*", str(body.get("query", ""))):
+            return 200, {"errors": [{"message": "the GitHub double answers only `query { viewer { login } }`"}]}, {}
+        return 200, {"data": {"viewer": {"login": self.bot_login}}}, {}
+
     @_route("GET", "/rate_limit")
     def _get_rate_limit(self, **_: Any) -> Response:
         core = {"limit": 5000, "used": self._rate_used, "remaining": 5000 - self._rate_used, "reset": self._rate_reset}
@@ -901,6 +908,20 @@ class GitHubDouble:
             raise _Fail(404, "Not Found", f"{DOCS}/git/blobs#get-a-blob")
         return 200, self._obj("blob", sha=sha, size=len(data), url=f"{self.url}/repos/{repo.full_name}/git/blobs/{sha}",
                               node_id=_node("Blob", sha), encoding="base64", content=_b64_lines(data)), {}
+
+    @_route("GET", r"{repo}/git/trees/(?P<sha>[^/]+)")
+    def _get_tree(self, repo: _Repo, sha: str, query: dict[str, list[str]], **_: Any) -> Response:
+        """A commit's tree as the double knows it: a PR's files at that push (nothing at a PR's base), recursive only."""
+        pushed = next((p.pushes[sha] for p in repo.pulls.values() if sha in p.pushes), None)
+        if pushed is None and not any(sha == p.base_sha for p in repo.pulls.values()):
+            raise _Fail(404, "Not Found", f"{DOCS}/git/trees#get-a-tree")
+        if query.get("recursive") != ["1"]:
+            raise _Fail(422, "the GitHub double serves recursive trees only (?recursive=1)")
+        api = f"{self.url}/repos/{repo.full_name}/git"
+        entries = [{"path": f["filename"], "mode": "100644", "type": "blob", "sha": f["sha"], "size": len(f.get("patch") or ""),
+                    "url": f"{api}/blobs/{f['sha']}"} for f in pushed or [] if f.get("status") != "removed"]
+        tree_sha = _git_sha(repr(sorted((e["path"], e["sha"]) for e in entries)).encode(), "tree")
+        return 200, {"sha": tree_sha, "url": f"{api}/trees/{tree_sha}", "tree": entries, "truncated": False}, {}
 
     @_route("GET", r"{repo}/commits/(?P<ref>[^/]+)")
     def _get_commit(self, repo: _Repo, ref: str, **_: Any) -> Response:

@@ -8,8 +8,10 @@ own retries are off, so only one layer retries); everything else becomes GitHubE
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import requests
@@ -21,12 +23,15 @@ from bot.core.errors import AnchorRejected, ReviewError, UsageError
 from bot.core.reply import Comment
 from bot.core.summary import Overview, run_id_in
 from bot.hosts.github.posting import post_review
+from bot.hosts.github.trees import tree_blobs
 from bot.retry import RetryPolicy, retrying
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
 T = TypeVar("T")
 MAX_LISTED_FILES = 3000
-ACTIONS_BOT = "github-actions[bot]"
+MAX_COMPARE_FILES = 300  # GitHub's compare lists no more, whatever the push changed
+LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}(?:\[bot\])?")  # `_`: Enterprise Managed Users
+VIEWER_QUERY = "query { viewer { login } }"
 
 
 class GitHubError(ReviewError):
@@ -81,14 +86,14 @@ class GitHubClient:
     """One authenticated connection to GitHub (or GitHub Enterprise, or a test double)."""
 
     def __init__(self, *, token: str | None = None, auth: Auth.Auth | None = None,
-                 base_url: str = "https://api.github.com", identity: str | None = None,
+                 base_url: str = "https://api.github.com", identity: str | None = None, bot_login: str | None = None,
                  attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0, write_interval_s: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         # GitHub asks integrations to space out writes (secondary rate limits); reads need no pause.
         self._gh = Github(auth=auth or Auth.Token(token or ""), base_url=base_url.rstrip("/"), retry=None,
                           lazy=True, per_page=100, timeout=30, seconds_between_requests=0,
                           seconds_between_writes=write_interval_s)
-        self._identity = identity
+        self._identity, self._bot_login = identity, bot_login
         self._policy, self._sleep = RetryPolicy(attempts, max_wait_s, total_s), sleep
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
@@ -103,15 +108,39 @@ class GitHubClient:
             raise GitHubError(f"could not reach GitHub to {what}: {type(exc).__name__}") from None
 
     def identity(self) -> str:
-        """Return the login the bot posts as."""
+        """Return the login the bot posts as: what GitHub says the token is, else the configured bot login.
+
+        A guess would be worse than nothing: a wrong login never finds the bot's own summary, so
+        every push would be a full review with repeated findings and no budget. So this fails loudly.
+        """
         if self._identity is None:
-            try:
-                self._identity = self.call("read the token's user", lambda: self._gh.get_user().login)
-            except GitHubError as exc:
-                if exc.status not in (401, 403, 404):
-                    raise
-                self._identity = ACTIONS_BOT  # installation and Actions tokens cannot read /user
-        return self._identity
+            found = self._token_login()
+            if found and self._bot_login and found != self._bot_login:
+                raise UsageError(f"bot_login (MISTRAL_REVIEW_BOT_LOGIN) is {self._bot_login} but this token posts "
+                                 f"as {found}: fix it or leave it empty")
+            if not (found or self._bot_login):
+                raise UsageError("cannot tell which login this token posts as (GitHub refused both /user and "
+                                 "the GraphQL viewer): set the bot_login input or MISTRAL_REVIEW_BOT_LOGIN to it, "
+                                 "such as my-app[bot] for a GitHub App")
+            self._identity = found or self._bot_login
+        return str(self._identity)
+
+    def _token_login(self) -> str | None:
+        """Ask GitHub whose token this is: /user for people's tokens, GraphQL `viewer` for App installation
+        tokens (`ghs_`, the Actions GITHUB_TOKEN included: `github-actions[bot]`), which cannot read /user."""
+        try:
+            return self.call("read the token's user", lambda: self._gh.get_user().login)
+        except GitHubError as exc:
+            if exc.status not in (401, 403, 404):
+                raise
+        try:
+            _, data = self.call("read the token's login", lambda: self._gh.requester.graphql_query(VIEWER_QUERY, {}))
+        except GitHubError as exc:
+            if exc.status not in (400, 401, 403, 404):
+                raise
+            return None
+        login = ((data.get("data") or {}).get("viewer") or {}).get("login")
+        return login if isinstance(login, str) and LOGIN.fullmatch(login) else None
 
     def pull(self, repo: str, number: int) -> PullRequestHandle:
         """Return a handle on one pull request (no request is made yet)."""
@@ -175,18 +204,37 @@ class PullRequestHandle:
         return self._client.call(f"read {path} at {ref[:12]}", fetch)
 
     def compare(self, base: str, head: str) -> Comparison | None:
-        """Compare two commits; None when one of them no longer exists."""
+        """Compare two commits; None when one of them no longer exists.
+
+        GitHub lists at most 300 files; past that, the files it left out are found by comparing the two
+        commits' trees and come without a patch (so they are reviewed whole), or `complete` is False.
+        """
         def fetch() -> Comparison | None:
             try:
                 cmp = self._repo.compare(base, head)
-                return Comparison(cmp.status, [dict(f.raw_data) for f in cmp.files],
-                                  cmp.merge_base_commit.sha)
+                return Comparison(cmp.status, [dict(f.raw_data) for f in cmp.files], cmp.merge_base_commit.sha)
             except GithubException as exc:
                 if exc.status == 404:
                     return None
                 raise
 
-        return self._client.call("compare commits", fetch)
+        found = self._client.call("compare commits", fetch)
+        if found is None or len(found.files) < MAX_COMPARE_FILES:
+            return found
+        rest = self._unlisted(found.merge_base or base, head, {str(f["filename"]) for f in found.files})
+        if rest is None:
+            return replace(found, complete=False)
+        return replace(found, files=found.files + [{"filename": path, "status": "modified"} for path in rest])
+
+    def _unlisted(self, base: str, head: str, listed: set[str]) -> list[str] | None:
+        """Return the paths that differ between two commits' trees and are not `listed`; None when unknown."""
+        old = self._client.call("read the tree of the last reviewed commit", lambda: tree_blobs(self._repo, base))
+        if old is None:
+            return None
+        new = self._client.call("read the tree of the head commit", lambda: tree_blobs(self._repo, head))
+        if new is None:
+            return None
+        return sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p) and p not in listed)
 
     def review_comments(self) -> list[PostedComment]:
         """Return the review comments on the PR."""
@@ -270,12 +318,16 @@ class PullRequestHandle:
                           lambda: self._pr.get_issue_comment(comment_id).create_reaction(content))
 
 
-def client_from_env(env: Mapping[str, str], *, token: str | None = None) -> GitHubClient:
-    """Build a client from GITHUB_TOKEN and GITHUB_API_URL (GitHub Enterprise, test doubles)."""
+def client_from_env(env: Mapping[str, str], *, token: str | None = None, bot_login: str | None = None) -> GitHubClient:
+    """Build a client from GITHUB_TOKEN, GITHUB_API_URL (GitHub Enterprise, test doubles) and MISTRAL_REVIEW_BOT_LOGIN."""
     token = token or env.get("GITHUB_TOKEN")
     if not token:
         raise UsageError("GITHUB_TOKEN is not set")
+    bot_login = (bot_login or env.get("MISTRAL_REVIEW_BOT_LOGIN") or "").strip() or None
+    if bot_login is not None and not LOGIN.fullmatch(bot_login):
+        raise UsageError(f"bot_login (MISTRAL_REVIEW_BOT_LOGIN) {bot_login[:60]!r} is not a GitHub login "
+                         "(letters, digits, - and _, then [bot] for an App)")
     return GitHubClient(token=token, base_url=env.get("GITHUB_API_URL") or "https://api.github.com",
-                        identity=env.get("MISTRAL_REVIEW_BOT_LOGIN") or None,
+                        bot_login=bot_login,
                         write_interval_s=float(env.get("MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 1.0),
                         max_wait_s=float(env.get("MISTRAL_REVIEW_GITHUB_MAX_WAIT_S") or 60.0))

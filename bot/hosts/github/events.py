@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,15 @@ class SignatureError(ValueError):
     """The delivery is not signed with our webhook secret."""
 
 
+class PayloadError(ValueError):
+    """A signed delivery lacks a field its event needs, or has one of the wrong type or shape."""
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Compare a credential in constant time, as bytes (any text, even non-ASCII, is just a mismatch)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def verify_signature(body: bytes, *, signature: str | None, secret: str) -> None:
     """Check `X-Hub-Signature-256` (HMAC-SHA256 of the raw body) in constant time; raise when it fails."""
     if not signature:
@@ -22,7 +32,7 @@ def verify_signature(body: bytes, *, signature: str | None, secret: str) -> None
     if scheme != "sha256" or not digest:
         raise SignatureError("X-Hub-Signature-256 is not sha256=<hex>")
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, digest.strip().lower()):
+    if not same_secret(digest.strip().lower(), expected):
         raise SignatureError("signature does not match")
 
 
@@ -73,35 +83,86 @@ class Ignore:
 Route = ReviewJob | CancelPull | CancelInstallation | Ignore
 
 
+# What the ledger stores must fit its columns on PostgreSQL: 32-bit PR numbers, 64-bit ids, no NUL.
+_MAX_NUMBER, _MAX_ID = 2**31 - 1, 2**63 - 1
+_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}/[A-Za-z0-9._-]{1,100}")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_LOGIN = re.compile(r"[A-Za-z0-9_-]{1,39}(\[bot\])?")  # `_` in Enterprise Managed Users' logins
+
+
+def _name(value: object) -> str:
+    return value[:40] if isinstance(value, str) else type(value).__name__
+
+
+def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise PayloadError(f"{where}{key} is missing or not an object")
+    return value
+
+
+def _whole(parent: dict[str, Any], key: str, where: str, maximum: int) -> int:
+    value = parent.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise PayloadError(f"{where}{key} is missing or not a positive integer")
+    return value
+
+
+def _text(parent: dict[str, Any], key: str, where: str, shape: re.Pattern[str]) -> str:
+    value = parent.get(key)
+    if not isinstance(value, str) or not shape.fullmatch(value):
+        raise PayloadError(f"{where}{key} is missing or malformed")
+    return value
+
+
 def _installation(payload: dict[str, Any]) -> int | None:
-    installation = payload.get("installation") or {}
-    return int(installation["id"]) if installation.get("id") is not None else None
+    if payload.get("installation") is None:
+        return None
+    installation = _object(payload, "installation", "")
+    return _whole(installation, "id", "installation.", _MAX_ID) if installation.get("id") is not None else None
+
+
+def _repo(payload: dict[str, Any]) -> str:
+    return _text(_object(payload, "repository", ""), "full_name", "repository.", _REPO)
+
+
+def _pull_request(payload: dict[str, Any], action: str | None, review_drafts: bool) -> Route:
+    pr = _object(payload, "pull_request", "")
+    number = _whole(pr, "number", "pull_request.", _MAX_NUMBER)
+    if action == "closed":
+        return CancelPull(_repo(payload), number)
+    changes = payload.get("changes")
+    base_changed = action == "edited" and isinstance(changes, dict) and "base" in changes
+    if action not in PR_ACTIONS and not base_changed:
+        return Ignore(f"pull_request {_name(action)} needs no review")
+    if pr.get("draft") is True and not review_drafts:
+        return Ignore("draft pull request")
+    head = _text(_object(pr, "head", "pull_request."), "sha", "pull_request.head.", _SHA)
+    return ReviewJob(_repo(payload), number, head, _installation(payload), forced=base_changed)
+
+
+def _issue_comment(payload: dict[str, Any], action: str | None) -> Route:
+    issue, comment = payload.get("issue"), payload.get("comment")
+    body = comment.get("body") if isinstance(comment, dict) else None
+    if (action != "created" or not isinstance(issue, dict) or not issue.get("pull_request")
+            or not isinstance(body, str) or not body.strip().startswith("/review")):
+        return Ignore("not a /review command on a pull request")
+    number = _whole(issue, "number", "issue.", _MAX_NUMBER)
+    comment_id = _whole(payload["comment"], "id", "comment.", _MAX_ID)
+    commenter = _text(_object(payload["comment"], "user", "comment."), "login", "comment.user.", _LOGIN)
+    # The head is read when the job runs; the comment id keeps each /review its own job.
+    return ReviewJob(_repo(payload), number, f"comment:{comment_id}", _installation(payload), forced=True,
+                     commenter=commenter, comment_id=comment_id)
 
 
 def route(event: str, payload: dict[str, Any], *, review_drafts: bool = False) -> Route:
-    """Return what a delivery asks of the bot."""
-    action = payload.get("action")
-    repo = (payload.get("repository") or {}).get("full_name", "")
+    """Return what a delivery asks of the bot; raise PayloadError when a field it needs is missing or malformed."""
+    action = payload.get("action") if isinstance(payload.get("action"), str) else None
     if event == "pull_request":
-        pr = payload.get("pull_request") or {}
-        if action == "closed":
-            return CancelPull(repo, int(pr["number"]))
-        base_changed = action == "edited" and "base" in (payload.get("changes") or {})
-        if action not in PR_ACTIONS and not base_changed:
-            return Ignore(f"pull_request {action} needs no review")
-        if pr.get("draft") and not review_drafts:
-            return Ignore("draft pull request")
-        return ReviewJob(repo, int(pr["number"]), str(pr["head"]["sha"]), _installation(payload),
-                         forced=base_changed)
+        return _pull_request(payload, action, review_drafts)
     if event == "issue_comment":
-        issue, comment = payload.get("issue") or {}, payload.get("comment") or {}
-        body = str(comment.get("body") or "").strip()
-        if action != "created" or not issue.get("pull_request") or not body.startswith("/review"):
-            return Ignore("not a /review command on a pull request")
-        # The head is read when the job runs; the comment id keeps each /review its own job.
-        return ReviewJob(repo, int(issue["number"]), f"comment:{comment['id']}", _installation(payload), forced=True,
-                         commenter=str((comment.get("user") or {}).get("login", "")), comment_id=int(comment["id"]))
+        return _issue_comment(payload, action)
     if event == "installation" and action == "deleted":
         installation = _installation(payload)
         return CancelInstallation(installation) if installation is not None else Ignore("no installation id")
-    return Ignore(f"{event} events are not handled")
+    return Ignore(f"{_name(event)} events are not handled")
