@@ -43,9 +43,14 @@ class ReviewJob:
     pr_number: int
     head_sha: str
     installation_id: int | None
-    forced: bool = False
+    forced: bool = False  # review the head again even if it was reviewed (a base change, or a /review)
     commenter: str | None = None
     comment_id: int | None = None
+
+    @property
+    def explicit(self) -> bool:
+        """Return whether a user asked (/review): only that passes the bot-author and skip-label opt-outs."""
+        return self.comment_id is not None
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ def route(event: str, payload: dict[str, Any], *, review_drafts: bool = False) -
             return Ignore(f"pull_request {action} needs no review")
         if pr.get("draft") and not review_drafts:
             return Ignore("draft pull request")
+        # A new base changes the diff, so the head is reviewed again; nobody asked, so every opt-out holds.
         return ReviewJob(repo, int(pr["number"]), str(pr["head"]["sha"]), _installation(payload),
                          forced=base_changed)
     if event == "issue_comment":
