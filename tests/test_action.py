@@ -53,6 +53,14 @@ def payload(name: str, **changes: Any) -> dict[str, Any]:
     return data
 
 
+def review_comment(gh: GitHubDouble, *, permission: str, **changes: Any) -> dict[str, Any]:
+    """Seed a `/review` comment by jakebolam (MEMBER in the real payload) with this permission; return its event."""
+    seeded = gh.add_issue_comment(REPO, NUMBER, body="/review", user_login="jakebolam")
+    gh.set_permission(REPO, "jakebolam", permission)
+    return payload("issue_comment.created.on-pull-request.json", issue__number=NUMBER, comment__body="/review",
+                   comment__id=seeded["id"], **changes)
+
+
 def run_action(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble, event: str, body: dict[str, Any],
                extra_env: dict[str, str] | None = None, **inputs: str) -> tuple[int, str, dict[str, str], str]:
     """Run `mistral-review action`; return exit code, stdout, outputs and job summary."""
@@ -130,6 +138,14 @@ def test_a_missing_key_is_an_error_and_exit_2(tmp_path: Path, gh: GitHubDouble, 
     assert code == 2 and out.startswith("::error::") and "mistral_api_key" in out and len(out.splitlines()) == 1
 
 
+def test_a_model_input_without_a_price_is_an_error_before_any_api_call(tmp_path: Path, gh: GitHubDouble,
+                                                                       mistral: MistralDouble) -> None:
+    code, out, _, _ = run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.opened.json"),
+                                 model="my-finetune")
+    assert code == 2 and out.startswith("::error::") and "'my-finetune' has no built-in price" in out
+    assert len(out.splitlines()) == 1 and gh.requests == [] and mistral.requests == []
+
+
 def test_fail_on_met_exits_1_after_posting(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble) -> None:
     code, out, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target",
                                        payload("pull_request.opened.json"), fail_on="major")
@@ -138,10 +154,7 @@ def test_fail_on_met_exits_1_after_posting(tmp_path: Path, gh: GitHubDouble, mis
 
 def test_a_review_command_needs_write_access_and_gets_eyes(tmp_path: Path, gh: GitHubDouble,
                                                            mistral: MistralDouble) -> None:
-    seeded = gh.add_issue_comment(REPO, NUMBER, body="/review", user_login="jakebolam")
-    comment = payload("issue_comment.created.on-pull-request.json", issue__number=NUMBER, comment__body="/review",
-                      comment__id=seeded["id"])
-    gh.set_permission(REPO, "jakebolam", "read")
+    comment = review_comment(gh, permission="read")
     code, out, _, _ = run_action(tmp_path, gh, mistral, "issue_comment", comment)
     assert code == 0 and "no write access" in out and gh.reviews(REPO, NUMBER) == []
     gh.set_permission(REPO, "jakebolam", "write")
@@ -154,10 +167,7 @@ def test_a_review_command_needs_write_access_and_gets_eyes(tmp_path: Path, gh: G
 def test_a_review_command_from_an_outsider_is_refused_before_anything_happens(tmp_path: Path, gh: GitHubDouble,
                                                                              mistral: MistralDouble,
                                                                              association: str) -> None:
-    seeded = gh.add_issue_comment(REPO, NUMBER, body="/review", user_login="jakebolam")
-    comment = payload("issue_comment.created.on-pull-request.json", issue__number=NUMBER, comment__body="/review",
-                      comment__id=seeded["id"], comment__author_association=association)
-    gh.set_permission(REPO, "jakebolam", "write")  # the association is checked first, before any API call
+    comment = review_comment(gh, permission="write", comment__author_association=association)  # checked first
     code, out, outputs, summary = run_action(tmp_path, gh, mistral, "issue_comment", comment)
     assert code == 0 and out.startswith("::notice::") and f"GitHub says {association}" in out
     assert outputs["comments"] == "0" and outputs["cost_usd"] == "0.000000" and outputs["coverage"] == "not-run"
@@ -166,10 +176,7 @@ def test_a_review_command_from_an_outsider_is_refused_before_anything_happens(tm
 
 def test_a_failed_eyes_reaction_is_a_warning_and_the_review_still_runs(tmp_path: Path, gh: GitHubDouble,
                                                                        mistral: MistralDouble) -> None:
-    seeded = gh.add_issue_comment(REPO, NUMBER, body="/review", user_login="jakebolam")
-    comment = payload("issue_comment.created.on-pull-request.json", issue__number=NUMBER, comment__body="/review",
-                      comment__id=seeded["id"])
-    gh.set_permission(REPO, "jakebolam", "admin")
+    comment = review_comment(gh, permission="admin")
     gh.fail_next("POST", r"/reactions$", status=403, body={"message": "Resource not accessible by integration"})
     code, out, outputs, _ = run_action(tmp_path, gh, mistral, "issue_comment", comment)
     assert code == 0 and "::warning::mistral-review: could not add the 👀 reaction" in out
@@ -238,6 +245,18 @@ def test_a_base_change_reviews_the_head_again_but_a_skip_label_still_wins(tmp_pa
     titled = payload("pull_request.opened.json", action="edited", changes={"title": {"from": "Old"}})
     code, out, _, _ = run_action(tmp_path, gh, mistral, "pull_request_target", titled)
     assert code == 0 and "needs no review" in out
+
+
+def test_the_readmes_workflow_queues_runs_and_starts_only_for_trusted_review_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    workflow = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "cancel-in-progress: false" in workflow and "cancel-in-progress: true" not in workflow
+    assert "contains(fromJSON('[\"OWNER\", \"MEMBER\", \"COLLABORATOR\"]'), github.event.comment.author_association)" \
+        in workflow
+    assert "github.event.changes.base" in workflow  # an edit starts a job only when the base changed
+    from bot.action import TRUSTED_ASSOCIATIONS
+
+    assert TRUSTED_ASSOCIATIONS == {"OWNER", "MEMBER", "COLLABORATOR"}
 
 
 def test_every_declared_input_is_read_and_every_output_written() -> None:
