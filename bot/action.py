@@ -93,7 +93,7 @@ def job_summary(outcome: Outcome) -> str:
         return "\n".join(lines) + "\n"
     lines += ["", *(f"**{line}**" for line in coverage_headline(coverage)[:1]),
               f"Reviewed: {coverage.reviewed_lines:,} of {coverage.changed_lines:,} changed lines, "
-              f"{coverage.batches - len(coverage.failed)} of {coverage.batches} batch(es) answered."]
+              f"{coverage.answered} of {coverage.batches} batch(es) answered."]
     if coverage.not_reviewed:
         lines += ["", "Not reviewed:", ""] + [f"- `{u.path}`: {u.reason}" for u in coverage.not_reviewed]
     by_reason = ", ".join(f"{reason} {n}" for reason, n in coverage.dropped)

@@ -189,6 +189,8 @@ def test_the_budget_runs_out_half_way_and_nothing_more_is_spent(gh: GitHubDouble
     over = {s["path"] for s in result["skipped"] if s["reason"] == "over-budget"}
     sent = {p for b in mistral.user_messages() for p in ["CHANGES.rst"] if f"### {p}\n" in b}
     assert "CHANGES.rst" in over and not sent  # source before docs
+    coverage = result["coverage"]
+    assert coverage["state"] == "partial" and coverage["answered_batches"] == coverage["batches"] == 1
     summary = next(c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"])
     assert "Budget reached" in summary["body"] and "budget_usd" in summary["body"]
     gh.update_pull(REPO, 7, head_sha="f" * 40)

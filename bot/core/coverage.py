@@ -44,6 +44,12 @@ class Coverage:
     not_reviewed: tuple[Unreviewed, ...] = ()
     dropped: tuple[tuple[str, int], ...] = ()  # (reason, count) of comments not kept
     stopped: str = ""  # why no batch was even planned (the PR's budget is spent)
+    not_run: int = 0  # batches the budget stopped before their call
+
+    @property
+    def answered(self) -> int:
+        """Return how many batches the model answered."""
+        return self.batches - len(self.failed) - self.not_run
 
     @property
     def state(self) -> str:
@@ -85,6 +91,7 @@ class Coverage:
             "state": self.state,
             "reason": self.reason,
             "batches": self.batches,
+            "answered_batches": self.answered,
             "failed_batches": [{"batch": f.number, "files": list(f.paths), "error": f.error} for f in self.failed],
             "changed_lines": self.changed_lines,
             "reviewed_lines": self.reviewed_lines,
@@ -110,4 +117,4 @@ def measure(plan: Plan, *, failed: Mapping[int, str], not_run: Collection[int], 
     counts = Counter([d.reason for d in dropped] + list(extra_drops))
     fails = tuple(FailedBatch(b.index + 1, tuple(b.paths), failed[b.index]) for b in plan.batches if b.index in failed)
     return Coverage(len(plan.batches), fails, plan.changed_lines, len(reviewed), unique,
-                    tuple(sorted(counts.items())))
+                    tuple(sorted(counts.items())), not_run=sum(1 for b in plan.batches if b.index in not_run))

@@ -86,7 +86,7 @@ def coverage_headline(coverage: Coverage) -> list[str]:
 def coverage_tail(coverage: Coverage) -> list[str]:
     """Return the lines every text output ends with: what was not reviewed, and dropped comments by reason."""
     lines = [f"reviewed: {coverage.reviewed_lines:,} of {coverage.changed_lines:,} changed lines, "
-             f"{coverage.batches - len(coverage.failed)} of {coverage.batches} batch(es) answered"]
+             f"{coverage.answered} of {coverage.batches} batch(es) answered"]
     rows = [f"  {u.path} ({u.reason})" for u in coverage.not_reviewed]
     lines += ["not reviewed:", *rows] if rows else ["not reviewed: nothing"]
     by_reason = ", ".join(f"{reason}: {n}" for reason, n in coverage.dropped)
