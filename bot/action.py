@@ -18,7 +18,7 @@ from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
 from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.review.ports import Outcome, ReviewRequest
-from bot.review.report import coverage_headline, exit_status
+from bot.review.report import coverage_headline, exit_status, shown_status
 
 log = logging.getLogger("mistral_review.action")
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
@@ -76,7 +76,7 @@ def job_summary(outcome: Outcome) -> str:
     lines = [
         "## mistral-review",
         "",
-        f"Result: **{outcome.status}**" + (f" ({outcome.reason})" if outcome.reason else "")
+        f"Result: **{shown_status(outcome)}**" + (f" ({outcome.reason})" if outcome.reason else "")
         + (f", [review]({outcome.review_url})" if outcome.review_url else ""),
         "",
         "| | this run | pull request so far |",
@@ -185,7 +185,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
                           counter=default_counter(), prompts=load_prompts(), request=request)
     _append(env, "GITHUB_OUTPUT", outputs_text(outcome))
     _append(env, "GITHUB_STEP_SUMMARY", job_summary(outcome))
-    out.write(command("notice", f"mistral-review: {outcome.status}: {len(outcome.posted)} comment(s), "
+    out.write(command("notice", f"mistral-review: {shown_status(outcome)}: {len(outcome.posted)} comment(s), "
                       f"${outcome.usage.cost_usd:.4f} this run"))
     for line in coverage_headline(outcome.coverage)[:1] if outcome.coverage else []:
         out.write(command("warning", f"mistral-review: {line}"))

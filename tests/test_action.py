@@ -190,6 +190,7 @@ def test_failed_batches_exit_3_and_say_which_files_were_not_reviewed(tmp_path: P
                                              payload("pull_request.opened.json"),
                                              extra_env={"MISTRAL_REVIEW_RETRY_ATTEMPTS": "2"})
     assert code == 3 and "::warning::mistral-review: Review failed: 1 of 1 batches failed" in out
+    assert "::notice::mistral-review: failed: 0 comment(s)" in out and "Result: **failed**" in summary
     assert (outputs["coverage"], outputs["failed_batches"], outputs["unreviewed_files"]) == ("failed", "1", "1")
     assert "**Review failed: 1 of 1 batches failed**" in summary and "- `src/requests/utils.py`: model-failed" in summary
     assert "Reviewed: 0 of 2 changed lines, 0 of 1 batch(es) answered." in summary

@@ -345,6 +345,7 @@ def test_pr_text_says_review_failed_and_nothing_reviewed_never_no_problems(gh: G
                 err=io.StringIO())
     text = out.getvalue().splitlines()
     assert code == 3 and "Review failed: 1 of 1 batches failed" in text and "No problems found." not in text
+    assert text[0] == "failed: 0 comment(s) (none)"
     assert text[-2:] == ["  src/requests/utils.py (model-failed)", "dropped comments: 0"]
     code, result = review_pr(gh, mistral, MISTRAL_REVIEW_BUDGET_USD="0.0001", MISTRAL_REVIEW_RETRY_ATTEMPTS="1")
     assert code == 0 and result["status"] == "budget-exhausted" and result["coverage"]["state"] == "nothing"

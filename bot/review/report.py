@@ -168,12 +168,20 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     }
 
 
+def shown_status(outcome: Outcome) -> str:
+    """Return the run's status for people: "failed" when every batch failed, never "no-findings"."""
+    coverage = outcome.coverage
+    if coverage is not None and coverage.failed and coverage.answered == 0:
+        return "failed"
+    return outcome.status
+
+
 def outcome_text(outcome: Outcome) -> str:
     """Return a PR run's outcome for people."""
     if outcome.coverage is None:
         return f"Nothing to do: {outcome.reason}."
     u, m, coverage = outcome.usage, outcome.marker, outcome.coverage
-    lines = [f"{outcome.status}: {len(outcome.posted)} comment(s) ({severity_counts(outcome.posted)})"
+    lines = [f"{shown_status(outcome)}: {len(outcome.posted)} comment(s) ({severity_counts(outcome.posted)})"
              + (f" at {outcome.review_url}" if outcome.review_url else "")]
     lines += [f"  {c.path}:{c.line} [{c.severity.value}] {c.body.splitlines()[0] if c.body else ''}"
               for c in outcome.posted]
