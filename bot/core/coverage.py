@@ -100,21 +100,25 @@ class Coverage:
         }
 
 
-def measure(plan: Plan, *, failed: Mapping[int, str], not_run: Collection[int], dropped: Sequence[Dropped],
-            extra_drops: Sequence[str] = ()) -> Coverage:
-    """Return what a run of this plan covered, given which batches failed (index: error) and which never ran."""
+def measure(plan: Plan, *, failed: Mapping[int, tuple[str, Sequence[str]]], not_run: Collection[int],
+            dropped: Sequence[Dropped], extra_drops: Sequence[str] = ()) -> Coverage:
+    """Return what a run of this plan covered, given the failed batches (index: error and the files it cost,
+    all of the batch's when none are named: a batch retried as halves may lose only one) and those never run."""
     reviewed: set[object] = set()
     left: list[Unreviewed] = [Unreviewed(s.path, s.reason.value) for s in plan.skipped]
+    fails: list[FailedBatch] = []
     for batch in plan.batches:
-        if batch.index in failed:
-            left.extend(Unreviewed(p, MODEL_FAILED) for p in batch.paths)
-        elif batch.index in not_run:
+        if batch.index in not_run:
             left.extend(Unreviewed(p, SkipReason.OVER_BUDGET.value) for p in batch.paths)
-        else:
-            reviewed |= batch.changed_lines()
-    # A file split over several batches that all failed is listed once.
-    unique = tuple(dict.fromkeys(left))
+            continue
+        error, lost = failed.get(batch.index, ("", ()))
+        lost = tuple(lost) or (tuple(batch.paths) if batch.index in failed else ())
+        if batch.index in failed:
+            fails.append(FailedBatch(batch.index + 1, lost, error))
+            left.extend(Unreviewed(p, MODEL_FAILED) for p in lost)
+        reviewed |= {anchor for anchor in batch.changed_lines() if anchor[0] not in lost}
     counts = Counter([d.reason for d in dropped] + list(extra_drops))
-    fails = tuple(FailedBatch(b.index + 1, tuple(b.paths), failed[b.index]) for b in plan.batches if b.index in failed)
-    return Coverage(len(plan.batches), fails, plan.changed_lines, len(reviewed), unique,
-                    tuple(sorted(counts.items())), not_run=sum(1 for b in plan.batches if b.index in not_run))
+    # dict.fromkeys: a file split over several failed batches is listed once.
+    return Coverage(len(plan.batches), tuple(fails), plan.changed_lines, len(reviewed),
+                    tuple(dict.fromkeys(left)), tuple(sorted(counts.items())),
+                    not_run=sum(1 for b in plan.batches if b.index in not_run))

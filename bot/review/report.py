@@ -20,7 +20,7 @@ def max_cost(plan: Plan, price: Price) -> float:
 
 def coverage_of(result: ReviewResult, *, already_posted: int = 0) -> Coverage:
     """Return what a finished review covered (comments already on the PR count as dropped, `already_posted`)."""
-    return measure(result.plan, failed={b.index: b.error for b in result.failed if b.error is not None},
+    return measure(result.plan, failed={b.index: (b.error or "", b.failed_paths) for b in result.failed},
                    not_run={b.index for b in result.batches if b.not_run}, dropped=result.dropped,
                    extra_drops=["already_posted"] * already_posted)
 
@@ -77,7 +77,7 @@ def coverage_headline(coverage: Coverage) -> list[str]:
     state = coverage.state
     if state == "failed":
         return [f"Review failed: {len(coverage.failed)} of {coverage.batches} batches failed"] + [
-            f"  batch {f.number} ({', '.join(f.paths)}): {f.error}" for f in coverage.failed]
+            f"  batch {f.number} failed ({', '.join(f.paths)}): {f.error}" for f in coverage.failed]
     if state in ("nothing", "empty"):
         return [f"Nothing was reviewed: {coverage.reason}."]
     return [f"Partly reviewed: {coverage.reason}."] if state == "partial" else []
