@@ -6,8 +6,10 @@ The environment is an argument (`main(env)`), so tests run it with an emulated o
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,10 +18,16 @@ from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
 from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.review.ports import Outcome, ReviewRequest
+from bot.review.report import coverage_headline, exit_status, shown_status
 
+log = logging.getLogger("mistral_review.action")
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
+# Who may ask for a /review in the Action (GitHub's `author_association` of the comment); the README's workflow
+# filters on the same list, so others do not even start a job that could displace a queued review.
+TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 # Inputs that map one to one onto settings (action.yml declares each).
-SETTING_INPUTS = ("model", "server_url", "max_comments", "min_severity", "budget_usd", "ignore", "instructions")
+SETTING_INPUTS = ("model", "server_url", "max_comments", "min_severity", "budget_usd", "ignore", "instructions",
+                  "allowed_models")
 
 
 def _escape(message: str) -> str:
@@ -46,12 +54,18 @@ def _append(env: Mapping[str, str], variable: str, text: str) -> None:
 def outputs_text(outcome: Outcome | None) -> str:
     """Return the step outputs as `name=value` lines."""
     usage = outcome.usage if outcome else None
+    coverage = outcome.coverage if outcome else None
     values = {
         "comments": len(outcome.posted) if outcome else 0,
         "prompt_tokens": usage.prompt_tokens if usage else 0,
         "completion_tokens": usage.completion_tokens if usage else 0,
         "cost_usd": f"{usage.cost_usd:.6f}" if usage else "0.000000",
         "review_url": outcome.review_url if outcome else "",
+        "coverage": coverage.state if coverage else "not-run",
+        "failed_batches": len(coverage.failed) if coverage else 0,
+        "unreviewed_files": len({u.path for u in coverage.not_reviewed}) if coverage else 0,
+        "dropped_comments": coverage.dropped_total if coverage else 0,
+        "model": outcome.model if outcome else "",
     }
     return "".join(f"{k}={v}\n" for k, v in values.items())
 
@@ -62,7 +76,7 @@ def job_summary(outcome: Outcome) -> str:
     lines = [
         "## mistral-review",
         "",
-        f"Result: **{outcome.status}**" + (f" ({outcome.reason})" if outcome.reason else "")
+        f"Result: **{shown_status(outcome)}**" + (f" ({outcome.reason})" if outcome.reason else "")
         + (f", [review]({outcome.review_url})" if outcome.review_url else ""),
         "",
         "| | this run | pull request so far |",
@@ -71,26 +85,51 @@ def job_summary(outcome: Outcome) -> str:
         f"| Output tokens | {u.completion_tokens:,} | {m.completion_tokens:,} |",
         f"| Cost | ${u.cost_usd:.4f} | ${m.cost_usd:.4f} of ${outcome.budget_usd:.2f} |",
         "",
-        f"Comments: {len(outcome.posted)} ({severity_counts(outcome.posted)})",
+        f"Comments: {len(outcome.posted)} ({severity_counts(outcome.posted)})" + (
+            f", model `{outcome.model}`" if outcome.model else ""),
     ]
-    if outcome.skipped:
-        lines += ["", "Files not reviewed:", ""] + [f"- `{s.path}`: {s.reason.value}" for s in outcome.skipped]
+    coverage = outcome.coverage
+    if coverage is None:
+        return "\n".join(lines) + "\n"
+    lines += ["", *(f"**{line}**" for line in coverage_headline(coverage)[:1]),
+              f"Reviewed: {coverage.reviewed_lines:,} of {coverage.changed_lines:,} changed lines, "
+              f"{coverage.answered} of {coverage.batches} batch(es) answered."]
+    if coverage.not_reviewed:
+        lines += ["", "Not reviewed:", ""] + [f"- `{u.path}`: {u.reason}" for u in coverage.not_reviewed]
+    by_reason = ", ".join(f"{reason} {n}" for reason, n in coverage.dropped)
+    lines += ["", f"Dropped comments: {coverage.dropped_total}" + (f" ({by_reason})" if by_reason else "")]
     return "\n".join(lines) + "\n"
 
 
-def _target(event: str, payload: dict[str, Any]) -> tuple[int, bool, str | None] | str:
-    """Return (PR number, forced, commenter) for events we act on, or why we do nothing."""
+@dataclass(frozen=True)
+class Target:
+    """The PR an event asks about, and how it asks."""
+
+    number: int
+    force: bool = False  # an explicit /review
+    rereview: bool = False  # the base changed: the head again, opt-outs kept
+    commenter: str | None = None
+
+
+def _target(event: str, payload: dict[str, Any]) -> Target | str:
+    """Return what an event asks of us, or why we do nothing."""
     action = payload.get("action")
     if event in ("pull_request", "pull_request_target"):
-        if action not in PR_ACTIONS:
+        base_changed = action == "edited" and "base" in (payload.get("changes") or {})
+        if action not in PR_ACTIONS and not base_changed:
             return f"{event} '{action}' needs no review"
-        return int(payload["pull_request"]["number"]), False, None
+        return Target(int(payload["pull_request"]["number"]), rereview=base_changed)
     if event == "issue_comment":
-        issue = payload.get("issue") or {}
-        body = str((payload.get("comment") or {}).get("body") or "").strip()
+        issue, comment = payload.get("issue") or {}, payload.get("comment") or {}
+        body = str(comment.get("body") or "").strip()
         if action != "created" or not issue.get("pull_request") or not body.startswith("/review"):
             return "the comment is not a /review command on a pull request"
-        return int(issue["number"]), True, str(payload["comment"]["user"]["login"])
+        login = str((comment.get("user") or {}).get("login") or "someone")
+        association = str(comment.get("author_association") or "NONE")
+        if association not in TRUSTED_ASSOCIATIONS:
+            return (f"/review by {login} ignored: only a repository's owners, members and collaborators may ask "
+                    f"(GitHub says {association})")
+        return Target(int(issue["number"]), force=True, commenter=login)
     return f"the {event or 'unknown'} event is not one mistral-review handles"
 
 
@@ -112,7 +151,6 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         out.write(command("notice", f"mistral-review: nothing to do: {target}."))
         _append(env, "GITHUB_OUTPUT", outputs_text(None))
         return 0
-    number, force, commenter = target
     pr_data = payload.get("pull_request") or {}
     head_repo = ((pr_data.get("head") or {}).get("repo") or {}).get("full_name")
     repo = env.get("GITHUB_REPOSITORY") or payload["repository"]["full_name"]
@@ -131,32 +169,45 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     if fail_on not in ("", "none") and fail_on not in {s.value for s in Severity}:
         raise UsageError(f"fail_on must be none or one of critical, major, minor, nit, not {fail_on!r}")
     settings = Settings.from_env(env).with_values({"api_key": key})
+    _ = settings.with_values(overrides).price  # an unpriced model input is a ConfigError now, not mid-review
     client = client_from_env(env, token=read_input(env, "github_token") or None,
                              bot_login=read_input(env, "bot_login") or None)
     identity = client.identity()  # before anything is posted: without it, nothing is
-    pr = client.pull(repo, number)
-    if commenter is not None:
-        comment_id = int(payload["comment"]["id"])
-        if pr.permission(commenter) not in WRITE_PERMISSIONS:
-            out.write(command("notice", f"mistral-review: {commenter} has no write access; /review ignored."))
+    pr = client.pull(repo, target.number)
+    if target.commenter is not None:
+        if pr.permission(target.commenter) not in WRITE_PERMISSIONS:
+            out.write(command("notice", f"mistral-review: {target.commenter} has no write access; /review ignored."))
             _append(env, "GITHUB_OUTPUT", outputs_text(None))
             return 0
-        pr.react(comment_id, "eyes")
+        _react(pr, int(payload["comment"]["id"]), out)
     drafts = read_input(env, "review_drafts").lower() in ("true", "1", "yes")
-    request = ReviewRequest(force=force, review_drafts=drafts, run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8],
-                      overrides=overrides)
+    request = ReviewRequest(force=target.force, rereview=target.rereview, review_drafts=drafts,
+                            run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8], overrides=overrides)
     outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                           counter=default_counter(), prompts=load_prompts(), request=request)
     _append(env, "GITHUB_OUTPUT", outputs_text(outcome))
     _append(env, "GITHUB_STEP_SUMMARY", job_summary(outcome))
-    out.write(command("notice", f"mistral-review: {outcome.status}: {len(outcome.posted)} comment(s), "
+    out.write(command("notice", f"mistral-review: {shown_status(outcome)}: {len(outcome.posted)} comment(s), "
                       f"${outcome.usage.cost_usd:.4f} this run"))
-    if outcome.failed_batches:
-        out.write(command("warning", f"mistral-review: {outcome.failed_batches} batch(es) failed at the model"))
-    if fail_on not in ("", "none") and any(c.severity.at_least(Severity(fail_on)) for c in outcome.posted):
+    for line in coverage_headline(outcome.coverage)[:1] if outcome.coverage else []:
+        out.write(command("warning", f"mistral-review: {line}"))
+    severe = fail_on not in ("", "none") and any(c.severity.at_least(Severity(fail_on)) for c in outcome.posted)
+    if severe:
         out.write(command("error", f"mistral-review: a {fail_on} (or worse) comment was posted"))
-        return 1
-    return 3 if outcome.failed_batches else 0
+    unreviewed = read_input(env, "fail_on_unreviewed").lower() in ("true", "1", "yes")
+    code = exit_status(outcome.coverage, severe=severe, fail_on_unreviewed=unreviewed)
+    if code == 1 and not severe:
+        out.write(command("error", "mistral-review: changed lines were not reviewed (fail_on_unreviewed)"))
+    return code
+
+
+def _react(pr: Any, comment_id: int, out: TextIO) -> None:
+    """Answer a /review with 👀, best effort: a refused reaction must not stop the review."""
+    try:
+        pr.react(comment_id, "eyes")
+    except ReviewError as exc:
+        log.warning("could not react to comment %s: %s", comment_id, exc)
+        out.write(command("warning", f"mistral-review: could not add the 👀 reaction ({exc}); reviewing anyway"))
 
 
 def main(env: Mapping[str, str], out: TextIO) -> int:

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--dry-run", action="store_true", help="plan and print; call no model and post nothing")
     merge.add_argument("--format", choices=("text", "json"), default="text")
     commands.add_parser("gitlab-ci", help="the GitLab CI job's entry point (reads the merge request pipeline's variables)")
+    for sub in (review, pull, merge):
+        sub.add_argument("--fail-on-unreviewed", action="store_true",
+                         help="exit 1 when changed lines were left unreviewed (budget, size) or nothing was reviewed")
     commands.add_parser("action", help="the GitHub Action's entry point (reads the Actions environment)")
     server = commands.add_parser("serve", help="run the webhook server (gunicorn) and one job worker")
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
@@ -113,7 +116,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review, run_review
     from bot.review.prompting import load_prompts
-    from bot.review.report import plan_json, plan_text, result_json, result_text
+    from bot.review.report import coverage_of, exit_status, plan_json, plan_text, result_json, result_text
 
     diff, settings = _read_diff(args, stdin, Settings.from_env(env), err)
     try:
@@ -129,10 +132,9 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
 
     result = run_review(plan, model_from_settings(settings), settings, counter=counter, prompts=prompts,
                         budget_left_usd=settings.budget_usd, on_progress=lambda d, t: _progress(d, t, err))
-    _emit(out, args.format, lambda: result_json(result), lambda: result_text(result))
-    if args.fail_on and any(c.severity.at_least(Severity(args.fail_on)) for c in result.comments):
-        return EXIT_FAIL_ON
-    return EXIT_PARTIAL if result.failed else EXIT_OK
+    _emit(out, args.format, lambda: result_json(result, settings.model), lambda: result_text(result))
+    severe = bool(args.fail_on) and any(c.severity.at_least(Severity(args.fail_on)) for c in result.comments)
+    return exit_status(coverage_of(result), severe=severe, fail_on_unreviewed=args.fail_on_unreviewed)
 
 
 def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
@@ -173,7 +175,7 @@ def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping
     from bot.review.prompting import load_prompts
     from bot.review.pull_flow import review_pull
     from bot.review.pull_scope import prepare
-    from bot.review.report import outcome_json, outcome_text, plan_json, plan_text
+    from bot.review.report import exit_status, outcome_json, outcome_text, plan_json, plan_text
 
     settings = Settings.from_env(env)
     request = request or ReviewRequest(run_id=uuid.uuid4().hex[:12])
@@ -192,7 +194,8 @@ def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping
     outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                           counter=counter, prompts=prompts, request=request)
     _emit(out, args.format, lambda: outcome_json(outcome), lambda: outcome_text(outcome))
-    return EXIT_PARTIAL if outcome.failed_batches else EXIT_OK
+    # gitlab-ci builds its own arguments, without the flag
+    return exit_status(outcome.coverage, severe=False, fail_on_unreviewed=getattr(args, "fail_on_unreviewed", False))
 
 
 def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:

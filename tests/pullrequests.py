@@ -82,10 +82,11 @@ def fixture_text(path: str) -> str:
     return Path(FIXTURES / path).read_text(encoding="utf-8")
 
 
-def rereview(gh: GitHubDouble, mistral: MistralDouble, number: int = 7) -> Outcome:
-    """Run the flow as an explicit `/review` does: the current head again, forced."""
+def rereview(gh: GitHubDouble, mistral: MistralDouble, number: int = 7,
+             request: ReviewRequest = ReviewRequest(force=True, run_id="rereview")) -> Outcome:
+    """Run the flow as an explicit `/review` does (the current head again, forced), or as `request` says."""
     env = bot_env(gh, mistral)
     client = client_from_env(env)
     return review_pull(client.pull(REPO, number), identity=client.identity(), base_settings=Settings.from_env(env),
                        model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
-                       request=ReviewRequest(force=True, run_id="rereview"))
+                       request=request)

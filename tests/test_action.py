@@ -17,7 +17,7 @@ from bot.core.errors import UsageError
 from bot.hosts.github.client import client_from_env
 from tests.conftest import FIXTURES
 from tests.doubles.github import GitHubDouble
-from tests.doubles.mistral import MistralDouble
+from tests.doubles.mistral import MistralDouble, Reply
 from tests.modelreplies import first_added
 from tests.pullrequests import bot_env, diff_files
 
@@ -55,8 +55,16 @@ def payload(name: str, **changes: Any) -> dict[str, Any]:
     return data
 
 
+def review_comment(gh: GitHubDouble, *, permission: str, **changes: Any) -> dict[str, Any]:
+    """Seed a `/review` comment by jakebolam (MEMBER in the real payload) with this permission; return its event."""
+    seeded = gh.add_issue_comment(REPO, NUMBER, body="/review", user_login="jakebolam")
+    gh.set_permission(REPO, "jakebolam", permission)
+    return payload("issue_comment.created.on-pull-request.json", issue__number=NUMBER, comment__body="/review",
+                   comment__id=seeded["id"], **changes)
+
+
 def run_action(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble, event: str, body: dict[str, Any],
-               **inputs: str) -> tuple[int, str, dict[str, str], str]:
+               extra_env: dict[str, str] | None = None, **inputs: str) -> tuple[int, str, dict[str, str], str]:
     """Run `mistral-review action`; return exit code, stdout, outputs and job summary."""
     event_path, output, summary = tmp_path / "event.json", tmp_path / "output", tmp_path / "summary.md"
     event_path.write_text(json.dumps(body))
@@ -68,6 +76,7 @@ def run_action(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble, event: 
                 "GITHUB_RUN_ID": "4242", "INPUT_GITHUB_TOKEN": "ghp_test", "INPUT_MISTRAL_API_KEY": "test-key",
                 "INPUT_FAIL_ON": "none", "INPUT_REVIEW_DRAFTS": "false"})
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
+    env.update(extra_env or {})
     done = subprocess.run([sys.executable, "-m", "bot.cli", "action"], env=env, capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
     assert "Traceback" not in done.stderr, done.stderr
@@ -131,6 +140,14 @@ def test_a_missing_key_is_an_error_and_exit_2(tmp_path: Path, gh: GitHubDouble, 
     assert code == 2 and out.startswith("::error::") and "mistral_api_key" in out and len(out.splitlines()) == 1
 
 
+def test_a_model_input_without_a_price_is_an_error_before_any_api_call(tmp_path: Path, gh: GitHubDouble,
+                                                                       mistral: MistralDouble) -> None:
+    code, out, _, _ = run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.opened.json"),
+                                 model="my-finetune")
+    assert code == 2 and out.startswith("::error::") and "'my-finetune' has no built-in price" in out
+    assert len(out.splitlines()) == 1 and gh.requests == [] and mistral.requests == []
+
+
 def test_fail_on_met_exits_1_after_posting(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble) -> None:
     code, out, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target",
                                        payload("pull_request.opened.json"), fail_on="major")
@@ -139,16 +156,110 @@ def test_fail_on_met_exits_1_after_posting(tmp_path: Path, gh: GitHubDouble, mis
 
 def test_a_review_command_needs_write_access_and_gets_eyes(tmp_path: Path, gh: GitHubDouble,
                                                            mistral: MistralDouble) -> None:
-    seeded = gh.add_issue_comment(REPO, NUMBER, body="/review", user_login="jakebolam")
-    comment = payload("issue_comment.created.on-pull-request.json", issue__number=NUMBER, comment__body="/review",
-                      comment__id=seeded["id"])
-    gh.set_permission(REPO, "jakebolam", "read")
+    comment = review_comment(gh, permission="read")
     code, out, _, _ = run_action(tmp_path, gh, mistral, "issue_comment", comment)
     assert code == 0 and "no write access" in out and gh.reviews(REPO, NUMBER) == []
     gh.set_permission(REPO, "jakebolam", "write")
     code, out, outputs, _ = run_action(tmp_path, gh, mistral, "issue_comment", comment)
     assert code == 0 and outputs["comments"] == "1", out
     assert [r["content"] for r in gh.reactions] == ["eyes"]
+
+
+@pytest.mark.parametrize("association", ["CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "NONE"])
+def test_a_review_command_from_an_outsider_is_refused_before_anything_happens(tmp_path: Path, gh: GitHubDouble,
+                                                                             mistral: MistralDouble,
+                                                                             association: str) -> None:
+    comment = review_comment(gh, permission="write", comment__author_association=association)  # checked first
+    code, out, outputs, summary = run_action(tmp_path, gh, mistral, "issue_comment", comment)
+    assert code == 0 and out.startswith("::notice::") and f"GitHub says {association}" in out
+    assert outputs["comments"] == "0" and outputs["cost_usd"] == "0.000000" and outputs["coverage"] == "not-run"
+    assert gh.requests == [] and mistral.requests == [] and summary == ""
+
+
+def test_a_failed_eyes_reaction_is_a_warning_and_the_review_still_runs(tmp_path: Path, gh: GitHubDouble,
+                                                                       mistral: MistralDouble) -> None:
+    comment = review_comment(gh, permission="admin")
+    gh.fail_next("POST", r"/reactions$", status=403, body={"message": "Resource not accessible by integration"})
+    code, out, outputs, _ = run_action(tmp_path, gh, mistral, "issue_comment", comment)
+    assert code == 0 and "::warning::mistral-review: could not add the 👀 reaction" in out
+    assert outputs["comments"] == "1" and len(gh.reviews(REPO, NUMBER)) == 1 and gh.reactions == []
+
+
+def test_failed_batches_exit_3_and_say_which_files_were_not_reviewed(tmp_path: Path, gh: GitHubDouble,
+                                                                     mistral: MistralDouble) -> None:
+    mistral.responder = lambda body, attempt: Reply(status=500)
+    code, out, outputs, summary = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                             payload("pull_request.opened.json"),
+                                             extra_env={"MISTRAL_REVIEW_RETRY_ATTEMPTS": "2"})
+    assert code == 3 and "::warning::mistral-review: Review failed: 1 of 1 batches failed" in out
+    assert "::notice::mistral-review: failed: 0 comment(s)" in out and "Result: **failed**" in summary
+    assert (outputs["coverage"], outputs["failed_batches"], outputs["unreviewed_files"]) == ("failed", "1", "1")
+    assert "**Review failed: 1 of 1 batches failed**" in summary and "- `src/requests/utils.py`: model-failed" in summary
+    assert "Reviewed: 0 of 2 changed lines, 0 of 1 batch(es) answered." in summary
+    assert gh.reviews(REPO, NUMBER) == [] and len(mistral.requests) == 2
+
+
+def test_nothing_reviewed_is_said_and_fails_the_check_only_when_asked(tmp_path: Path, gh: GitHubDouble,
+                                                                       mistral: MistralDouble) -> None:
+    code, out, outputs, summary = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                             payload("pull_request.opened.json"), budget_usd="0.0001", fail_on="nit")
+    assert code == 0 and outputs["coverage"] == "nothing" and mistral.requests == []
+    assert "Nothing was reviewed: the pull request's budget is spent." in summary
+    assert "::warning::mistral-review: Nothing was reviewed" in out
+    code, out, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                       payload("pull_request.opened.json"), budget_usd="0.0001",
+                                       fail_on_unreviewed="true")
+    assert code == 1 and "::error::mistral-review: changed lines were not reviewed" in out
+    assert outputs["coverage"] == "nothing" and mistral.requests == []
+
+
+def test_a_repo_file_may_pick_an_allowed_priced_model_and_the_outputs_name_it(tmp_path: Path, gh: GitHubDouble,
+                                                                              mistral: MistralDouble) -> None:
+    gh.set_content(REPO, "a" * 40, ".github/mistral-review.toml", 'model = "mistral-large-2512"\n')
+    code, _, outputs, summary = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                           payload("pull_request.opened.json"),
+                                           allowed_models="mistral-small-2603, mistral-large-2512")
+    assert code == 0 and outputs["model"] == "mistral-large-2512" and "model `mistral-large-2512`" in summary
+    assert [b["model"] for b in mistral.bodies()] == ["mistral-large-2512"]
+    assert float(outputs["cost_usd"]) == pytest.approx(  # Large 3's list price, not Small 4's
+        (int(outputs["prompt_tokens"]) * 0.50 + int(outputs["completion_tokens"]) * 1.50) / 1e6, abs=1e-6)
+
+
+def test_a_repo_model_the_workflow_does_not_allow_gets_the_default_and_a_warning(tmp_path: Path, gh: GitHubDouble,
+                                                                                 mistral: MistralDouble) -> None:
+    gh.set_content(REPO, "a" * 40, ".github/mistral-review.toml", 'model = "mistral-large-2512"\n')
+    code, _, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.opened.json"))
+    assert code == 0 and outputs["model"] == "mistral-small-2603"
+    assert [b["model"] for b in mistral.bodies()] == ["mistral-small-2603"]
+    (comment,) = [c for c in gh.issue_comments(REPO, NUMBER) if "mistral-review:summary" in c["body"]]
+    assert "model 'mistral-large-2512' is not one the operator allows" in comment["body"]
+
+
+def test_a_base_change_reviews_the_head_again_but_a_skip_label_still_wins(tmp_path: Path, gh: GitHubDouble,
+                                                                           mistral: MistralDouble) -> None:
+    run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.opened.json"))
+    edited = payload("pull_request.opened.json", action="edited",
+                     changes={"base": {"ref": {"from": "develop"}, "sha": {"from": "b" * 40}}})
+    code, _, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target", edited)
+    assert code == 0 and len(mistral.requests) == 2 and outputs["coverage"] == "complete"  # not "up to date"
+    gh.update_pull(REPO, NUMBER, labels=["no-ai-review"])
+    code, out, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target", edited)
+    assert code == 0 and "skipped" in out and outputs["coverage"] == "not-run" and len(mistral.requests) == 2
+    titled = payload("pull_request.opened.json", action="edited", changes={"title": {"from": "Old"}})
+    code, out, _, _ = run_action(tmp_path, gh, mistral, "pull_request_target", titled)
+    assert code == 0 and "needs no review" in out
+
+
+def test_the_readmes_workflow_queues_runs_and_starts_only_for_trusted_review_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    workflow = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "cancel-in-progress: false" in workflow and "cancel-in-progress: true" not in workflow
+    assert "contains(fromJSON('[\"OWNER\", \"MEMBER\", \"COLLABORATOR\"]'), github.event.comment.author_association)" \
+        in workflow
+    assert "github.event.changes.base" in workflow  # an edit starts a job only when the base changed
+    from bot.action import TRUSTED_ASSOCIATIONS
+
+    assert TRUSTED_ASSOCIATIONS == {"OWNER", "MEMBER", "COLLABORATOR"}
 
 
 def test_every_declared_input_is_read_and_every_output_written() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.review.ports import ReviewRequest
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.modelreplies import FILE, added_lines, comment, first_added
@@ -17,6 +18,7 @@ from tests.pullrequests import (
     REPO,
     diff_files,
     files_from_diff,
+    fixture_text,
     marker_of,
     open_pull,
     rereview,
@@ -187,6 +189,8 @@ def test_the_budget_runs_out_half_way_and_nothing_more_is_spent(gh: GitHubDouble
     over = {s["path"] for s in result["skipped"] if s["reason"] == "over-budget"}
     sent = {p for b in mistral.user_messages() for p in ["CHANGES.rst"] if f"### {p}\n" in b}
     assert "CHANGES.rst" in over and not sent  # source before docs
+    coverage = result["coverage"]
+    assert coverage["state"] == "partial" and coverage["answered_batches"] == coverage["batches"] == 1
     summary = next(c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"])
     assert "Budget reached" in summary["body"] and "budget_usd" in summary["body"]
     gh.update_pull(REPO, 7, head_sha="f" * 40)
@@ -336,3 +340,68 @@ def test_when_the_trees_cannot_be_read_the_whole_pr_is_reviewed_and_the_summary_
     assert _asked_files(mistral) == {_path(i) for i in range(FILES)}
     (summary,) = [c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"]]
     assert "the whole pull request was reviewed again" in summary["body"]
+
+
+@pytest.mark.parametrize(("allowed", "picked", "used", "note"), [
+    ("", "mistral-large-2512", "mistral-small-2603", "is not one the operator allows"),
+    ("mistral-small-2603,mistral-large-2512", "mistral-large-2512", "mistral-large-2512", None),
+    ("mistral-small-2603,my-finetune", "my-finetune", "mistral-small-2603", "has no known price"),
+])
+def test_a_repo_file_gets_its_model_only_when_allowed_and_priced(gh: GitHubDouble, mistral: MistralDouble,
+                                                                 allowed: str, picked: str, used: str,
+                                                                 note: str | None) -> None:
+    gh.set_content(REPO, BASE_SHA, ".github/mistral-review.toml", f'model = "{picked}"\n')
+    open_pull(gh, diff_files("tiny-one-line-fix.diff"))
+    mistral.responder = first_added()
+    code, result = review_pr(gh, mistral, MISTRAL_REVIEW_ALLOWED_MODELS=allowed)
+    assert code == 0 and result["model"] == used and [b["model"] for b in mistral.bodies()] == [used]
+    price = {"mistral-small-2603": (0.15, 0.60), "mistral-large-2512": (0.50, 1.50)}[used]
+    usage = result["usage"]
+    assert usage["cost_usd"] == pytest.approx(
+        (usage["prompt_tokens"] * price[0] + usage["completion_tokens"] * price[1]) / 1e6, abs=1e-6)
+    summary = next(c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"])
+    assert (note in summary["body"]) if note else ("mistral-review.toml: model" not in summary["body"])
+
+
+def test_a_base_change_reviews_the_head_again_but_keeps_every_opt_out(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    from bot.hosts.github.events import ReviewJob, route
+
+    edited = json.loads(fixture_text("webhooks/pull_request.opened.json"))
+    edited.update(action="edited", changes={"base": {"ref": {"from": "develop"}, "sha": {"from": "1" * 40}}})
+    job = route("pull_request", edited)
+    assert isinstance(job, ReviewJob) and job.forced and not job.explicit
+    request = ReviewRequest(force=job.explicit, rereview=job.forced, run_id="base-change")
+    open_pull(gh, diff_files("tiny-one-line-fix.diff"), user_login="renovate[bot]", user_type="Bot")
+    assert rereview(gh, mistral, request=request).status == "skipped" and mistral.requests == []
+    gh.update_pull(REPO, 7, user=("octocat", "User"), labels=["no-ai-review"])
+    assert rereview(gh, mistral, request=request).status == "skipped" and mistral.requests == []
+    gh.update_pull(REPO, 7, labels=[])
+    mistral.responder = first_added()
+    review_pr(gh, mistral)
+    assert review_pr(gh, mistral)[1]["status"] == "up-to-date" and len(mistral.requests) == 1
+    again = rereview(gh, mistral, request=request)
+    assert again.status == "no-findings" and len(mistral.requests) == 2  # reviewed again, nothing repeated
+    assert dict(again.coverage.dropped if again.coverage else ()) == {"already_posted": 1}
+
+
+def test_pr_text_says_review_failed_and_nothing_reviewed_never_no_problems(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    import io
+
+    from bot.cli import main
+    from tests.pullrequests import bot_env
+
+    open_pull(gh, diff_files("tiny-one-line-fix.diff"))
+    mistral.responder = lambda body, attempt: Reply(status=500)
+    out = io.StringIO()
+    code = main(["pr", f"{REPO}#7"], env=bot_env(gh, mistral, MISTRAL_REVIEW_RETRY_ATTEMPTS="1"), out=out,
+                err=io.StringIO())
+    text = out.getvalue().splitlines()
+    assert code == 3 and "Review failed: 1 of 1 batches failed" in text and "No problems found." not in text
+    assert text[0] == "failed: 0 comment(s) (none)"
+    assert text[-2:] == ["  src/requests/utils.py (model-failed)", "dropped comments: 0"]
+    code, result = review_pr(gh, mistral, MISTRAL_REVIEW_BUDGET_USD="0.0001", MISTRAL_REVIEW_RETRY_ATTEMPTS="1")
+    assert code == 0 and result["status"] == "budget-exhausted" and result["coverage"]["state"] == "nothing"
+    out = io.StringIO()
+    code = main(["pr", f"{REPO}#7", "--fail-on-unreviewed"], env=bot_env(gh, mistral, MISTRAL_REVIEW_BUDGET_USD="0.0001"),
+                out=out, err=io.StringIO())
+    assert code == 1 and "Nothing was reviewed: the pull request's budget is spent." in out.getvalue()

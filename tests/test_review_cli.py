@@ -229,3 +229,74 @@ def test_reviews_the_current_branch_against_its_base(tmp_path: Path, mistral: Mi
     assert "unknown key 'colour'" in done.stderr and "At most 5 comments" in mistral.user_messages()[0]
     missing = _cli("review", "--base", "nope", env=_env(mistral), cwd=str(tmp_path))
     assert missing.returncode == 2 and "base ref 'nope' not found" in missing.stderr
+
+
+def test_every_batch_failing_is_review_failed_never_no_problems_found(mistral: MistralDouble) -> None:
+    mistral.responder = lambda body, attempt: Reply(status=500)
+    env = _env(mistral, MISTRAL_REVIEW_REQUEST_TOKENS="8000", MISTRAL_REVIEW_RETRY_ATTEMPTS="1")
+    code, out, _ = _run(["review", "--diff-file", MEDIUM, "--fail-on", "major"], env)
+    batches = len(mistral.requests)
+    assert code == 3 and batches > 2 and "No problems found" not in out
+    assert f"Review failed: {batches} of {batches} batches failed" in out
+    tail = out.splitlines()
+    assert tail[-1] == "dropped comments: 0" and "  src/flask/app.py (model-failed)" in tail
+    assert f"reviewed: 0 of 580 changed lines, 0 of {batches} batch(es) answered" in out
+    code, result = _json(["review", "--diff-file", MEDIUM], env)
+    assert code == 3 and result["coverage"]["state"] == "failed" and result["coverage"]["reviewed_lines"] == 0
+    assert len(result["coverage"]["failed_batches"]) == batches
+
+
+def test_nothing_reviewed_over_budget_says_so_and_fails_only_when_asked(mistral: MistralDouble) -> None:
+    env = _env(mistral, MISTRAL_REVIEW_BUDGET_USD="0.0001")
+    code, out, _ = _run(["review", "--diff-file", TINY, "--fail-on", "nit"], env)
+    assert code == 0 and mistral.requests == [] and "No problems found" not in out
+    assert "Nothing was reviewed: no batch fits the budget left." in out
+    assert out.splitlines()[-3:] == ["not reviewed:", "  src/requests/utils.py (over-budget)", "dropped comments: 0"]
+    code, out, _ = _run(["review", "--diff-file", TINY, "--fail-on-unreviewed"], env)
+    assert code == 1 and "Nothing was reviewed" in out
+    code, result = _json(["review", "--diff-file", TINY, "--fail-on-unreviewed"], env)
+    assert code == 1 and result["coverage"]["state"] == "nothing"
+    assert result["coverage"]["not_reviewed"] == [{"path": "src/requests/utils.py", "reason": "over-budget"}]
+
+
+def test_a_diff_of_only_skipped_files_is_nothing_reviewed(mistral: MistralDouble) -> None:
+    lock = ("diff --git a/poetry.lock b/poetry.lock\n--- a/poetry.lock\n+++ b/poetry.lock\n@@ -1,2 +1,2 @@\n"
+            " [[package]]\n-name = \"a\"\n+name = \"b\"\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["review", "--diff-file", "-", "--fail-on-unreviewed"], env=_env(mistral), out=out, err=err,
+                stdin=io.StringIO(lock))
+    assert code == 1 and mistral.requests == []
+    assert "Nothing was reviewed: every changed file is skipped (1 ignored)." in out.getvalue()
+
+
+def test_a_complete_review_without_findings_says_no_problems_and_what_was_dropped(mistral: MistralDouble) -> None:
+    mistral.responder = lambda body, attempt: Reply(json.dumps({"comments": [comment("nowhere.py", 1, "x")]}))
+    code, out, _ = _run(["review", "--diff-file", TINY, "--fail-on-unreviewed"], _env(mistral))
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "No problems found."
+    assert lines[-2:] == ["not reviewed: nothing", "dropped comments: 1 (path_not_in_batch: 1)"]
+    assert "reviewed: 2 of 2 changed lines, 1 of 1 batch(es) answered" in out
+
+
+def test_part_over_budget_is_partly_reviewed_and_lists_the_rest(mistral: MistralDouble) -> None:
+    mistral.responder = lambda body, attempt: Reply(json.dumps({"comments": []}))
+    env = _env(mistral, MISTRAL_REVIEW_BUDGET_USD="0.004", MISTRAL_REVIEW_REQUEST_TOKENS="8000")
+    code, result = _json(["review", "--diff-file", MEDIUM], env)
+    coverage = result["coverage"]
+    assert code == 0 and coverage["state"] == "partial" and 0 < coverage["reviewed_lines"] < 580
+    assert {u["reason"] for u in coverage["not_reviewed"]} == {"over-budget"}
+    code, out, _ = _run(["review", "--diff-file", MEDIUM, "--fail-on-unreviewed"], env)
+    assert code == 1 and "Partly reviewed:" in out and "No problems found" not in out
+
+
+def test_an_unknown_model_is_never_priced_as_small_4(mistral: MistralDouble) -> None:
+    code, _, err = _run(["review", "--diff-file", TINY, "--dry-run"], _env(mistral, MISTRAL_MODEL="my-finetune"))
+    assert code == 2 and "model 'my-finetune' has no built-in price" in err
+    priced = _env(mistral, MISTRAL_MODEL="my-finetune", MISTRAL_REVIEW_PRICE_INPUT="1", MISTRAL_REVIEW_PRICE_OUTPUT="2")
+    code, plan = _json(["review", "--diff-file", TINY, "--dry-run"], priced)
+    assert code == 0 and plan["max_cost_usd"] == pytest.approx((plan["batches"][0]["input_tokens"] + 2 * 4000) / 1e6)
+    mistral.responder = first_added()
+    code, result = _json(["review", "--diff-file", TINY], _env(mistral, MISTRAL_MODEL="mistral-large-2512"))
+    usage = result["usage"]
+    assert code == 0 and result["model"] == "mistral-large-2512" and usage["cost_usd"] == pytest.approx(
+        (usage["prompt_tokens"] * 0.50 + usage["completion_tokens"] * 1.50) / 1e6, abs=1e-6)

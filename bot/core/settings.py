@@ -52,11 +52,21 @@ class Settings:
     instructions: str = ""
     review_bots: bool = False
     skip_labels: tuple[str, ...] = ("no-ai-review",)
+    allowed_models: tuple[str, ...] = ()  # models a repo file may pick; empty: only the configured one
+
+    @property
+    def priced(self) -> bool:
+        """Return whether the model has a price: listed, or set by the operator."""
+        return price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output) is not None
 
     @property
     def price(self) -> Price:
-        """Return the price per million tokens in force."""
-        return price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output)
+        """Return the price per million tokens in force; a model with none is a ConfigError, never a guess."""
+        price = price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output)
+        if price is None:
+            raise ConfigError(f"model {self.model!r} has no built-in price: set MISTRAL_REVIEW_PRICE_INPUT and "
+                              "MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
+        return price
 
     def read_timeout_s(self, input_tokens: int) -> float:
         """Return the read timeout of a call carrying this many input tokens (a CPU server reads ~250/s)."""
@@ -82,7 +92,9 @@ class Settings:
         for name, key in ENV_NAMES.items():
             if env.get(name, "") != "":
                 values[key] = env[name]
-        return cls().with_values(values)
+        settings = cls().with_values(values)
+        _ = settings.price  # an unpriced model fails at start, not mid-review
+        return settings
 
 
 ENV_NAMES = {
@@ -101,6 +113,7 @@ ENV_NAMES = {
     "MISTRAL_REVIEW_RETRY_ATTEMPTS": "retry_attempts",
     "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "retry_max_wait_s",
     "MISTRAL_REVIEW_RETRY_TOTAL_S": "retry_total_s",
+    "MISTRAL_REVIEW_ALLOWED_MODELS": "allowed_models",
 }
 
 # Keys a repo's `.github/mistral-review.toml` may set. Endpoint and key are the operator's, not the repo's.
@@ -178,7 +191,7 @@ def _convert(key: str, value: Any) -> Any:
         except GlobError as exc:
             raise ConfigError(f"ignore: {exc}") from None
         return globs
-    if key == "skip_labels":
+    if key in ("skip_labels", "allowed_models"):
         return _globs(key, value)
     if key == "review_bots":
         return _flag(key, value)
@@ -206,3 +219,18 @@ def parse_repo_config(text: str, base: Settings) -> tuple[Settings, list[str]]:
         except ConfigError as exc:
             problems.append(f"{REPO_CONFIG_PATH}: {exc}; default kept")
     return settings, problems
+
+
+def check_model(settings: Settings, *, configured: str) -> tuple[Settings, str | None]:
+    """Keep a repo file's model only when the operator allows it and it has a price; else the configured one, and why."""
+    if settings.model == configured:
+        return settings, None
+    allowed = settings.allowed_models or (configured,)
+    if settings.model not in allowed:
+        why = f"is not one the operator allows ({', '.join(allowed)})"
+    elif not settings.priced:
+        why = "has no known price (the operator can set MISTRAL_REVIEW_PRICE_INPUT and _OUTPUT)"
+    else:
+        return settings, None
+    note = f"{REPO_CONFIG_PATH}: model {settings.model!r} {why}; {configured} was used instead."
+    return dataclasses.replace(settings, model=configured), note

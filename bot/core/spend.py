@@ -20,19 +20,31 @@ class Price:
 
 
 SMALL_4 = Price(0.15, 0.60)
+# Mistral's list prices in dollars per million tokens (input, output): a snapshot taken 2026-11-29 from
+# third-party copies of Mistral's pricing page (see the README's "Costs"). Only pinned model ids: a `-latest`
+# alias moves to other models at other prices, so it needs MISTRAL_REVIEW_PRICE_INPUT/OUTPUT like any
+# model not listed here. Check https://mistral.ai/pricing before relying on these figures.
 LIST_PRICES: dict[str, Price] = {
-    "mistral-small-2603": SMALL_4,
-    "mistral-small-latest": SMALL_4,
+    "mistral-small-2603": SMALL_4,  # Mistral Small 4
+    "mistral-large-2512": Price(0.50, 1.50),  # Mistral Large 3
+    "mistral-medium-3-5": Price(1.50, 7.50),  # Mistral Medium 3.5
+    "magistral-medium-2509": Price(2.00, 5.00),
+    "codestral-2508": Price(0.30, 0.90),
+    "devstral-2512": Price(0.40, 2.00),  # Devstral 2
+    "devstral-small-2507": Price(0.10, 0.30),
+    "ministral-8b-2410": Price(0.10, 0.10),
+    "ministral-3b-2410": Price(0.04, 0.04),
 }
 
 
-def price_for(model: str, *, input_per_m: float | None = None, output_per_m: float | None = None) -> Price:
-    """Return the configured price, or the list price of the model (Small 4's when unknown)."""
-    listed = LIST_PRICES.get(model, SMALL_4)
-    return Price(
-        listed.input_per_m if input_per_m is None else input_per_m,
-        listed.output_per_m if output_per_m is None else output_per_m,
-    )
+def price_for(model: str, *, input_per_m: float | None = None, output_per_m: float | None = None) -> Price | None:
+    """Return the configured price, else the model's list price; None when neither says (never a guess)."""
+    listed = LIST_PRICES.get(model)
+    input_price = input_per_m if input_per_m is not None else listed.input_per_m if listed else None
+    output_price = output_per_m if output_per_m is not None else listed.output_per_m if listed else None
+    if input_price is None or output_price is None:
+        return None
+    return Price(input_price, output_price)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.core.batching import Skipped
+from bot.core.coverage import Coverage
 from bot.core.reply import Comment
 from bot.core.spend import Usage
 from bot.core.summary import Marker, Overview
@@ -90,6 +91,8 @@ class Outcome:
     failed_batches: int = 0
     changed_lines: int = 0
     budget_usd: float = 0.0
+    coverage: Coverage | None = None  # None when no review was attempted (skipped, up to date, superseded)
+    model: str = ""  # the model actually used (a repo file's, when allowed), for the ledger
 
     @property
     def posted(self) -> tuple[Comment, ...]:
@@ -101,7 +104,8 @@ class Outcome:
 class ReviewRequest:
     """How this run was asked for."""
 
-    force: bool = False  # an explicit /review: re-review the current head
+    force: bool = False  # the user explicitly asked (/review): the current head again, past bot and label opt-outs
+    rereview: bool = False  # review the current head again (its base changed), keeping every opt-out
     review_drafts: bool = False
     run_id: str = "run"
     overrides: Mapping[str, Any] = field(default_factory=dict)  # Action inputs or CLI flags

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 
 from bot.core.batching import Counter
+from bot.core.coverage import Coverage
 from bot.core.reply import Comment
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
@@ -25,6 +26,7 @@ from bot.review.engine import ReviewResult, plan_review, run_review
 from bot.review.ports import Model, Outcome, PullPort, ReviewRequest
 from bot.review.prompting import Prompts
 from bot.review.pull_scope import prepare
+from bot.review.report import coverage_of
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,8 @@ def review_pull(
         view = SummaryView(settings.budget_usd, notes=notes, exhausted=True)
         pr.upsert_comment(summary.id if summary else None, summary_body(marker, view))
         return Outcome("budget-exhausted", reason="the pull request's budget is spent", marker=marker,
-                       head_sha=info.head_sha, budget_usd=settings.budget_usd)
+                       head_sha=info.head_sha, budget_usd=settings.budget_usd,
+                       coverage=Coverage(stopped="the pull request's budget is spent"), model=settings.model)
     plan = plan_review(ready.files, settings, counter=counter, prompts=prompts, budget_left_usd=left,
                        already_skipped=ready.listed_skips)
     result = run_review(plan, model_for(settings), settings, counter=counter, prompts=prompts,
@@ -79,4 +82,5 @@ def review_pull(
     return Outcome("reviewed" if fresh else "no-findings", comments=tuple(posted), unplaced=tuple(unplaced),
                    usage=result.usage, marker=new_marker, review_url=url, head_sha=info.head_sha,
                    skipped=tuple(result.skipped), failed_batches=len(result.failed),
-                   changed_lines=plan.changed_lines, budget_usd=settings.budget_usd)
+                   changed_lines=plan.changed_lines, budget_usd=settings.budget_usd, model=settings.model,
+                   coverage=coverage_of(result, already_posted=len(result.comments) - len(fresh)))

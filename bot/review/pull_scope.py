@@ -10,7 +10,7 @@ from bot.core.batching import Skipped
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff, decode, diff_texts, parse_github_file, parse_github_files
 from bot.core.incremental import changed_since
-from bot.core.settings import REPO_CONFIG_PATH, Settings, parse_repo_config
+from bot.core.settings import REPO_CONFIG_PATH, Settings, check_model, parse_repo_config
 from bot.core.summary import (
     Marker,
     MarkerError,
@@ -29,6 +29,8 @@ def effective_settings(pr: PullPort, info: PullInfo, base: Settings, request: Re
     if text is not None:
         settings, notes = parse_repo_config(decode(text), base)
     settings = settings.with_values(request.overrides)
+    settings, refused = check_model(settings, configured=str(request.overrides.get("model") or base.model))
+    notes.extend([refused] if refused else [])
     if request.budget_cap_usd is not None and settings.budget_usd > request.budget_cap_usd:
         settings = replace(settings, budget_usd=request.budget_cap_usd)
     return settings, notes
@@ -123,14 +125,15 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
     if request.ledger_totals is not None:
         marker = _in_step(marker, request.ledger_totals)
     notes.extend(request.notes)
-    if marker.head == info.head_sha and not request.force:
+    again = request.force or request.rereview
+    if marker.head == info.head_sha and not again:
         return Outcome("up-to-date", reason=f"{info.head_sha[:7]} was already reviewed", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd)
     entries, truncated = pr.files()
     listed_skips = [Skipped("(files past the first 3,000)", SkipReason.NOT_LISTED)] if truncated else []
     files = load_files(pr, info, entries)
     since = None
-    if marker.head and not request.force:
+    if marker.head and not again:
         cmp = pr.compare(marker.head, info.head_sha)
         if cmp is not None and cmp.status == "ahead" and not cmp.complete:
             notes.append("This push changed more files than the host's compare lists, and which ones could not be "

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.core.batching import Plan, Skipped
+from bot.core.coverage import Coverage, measure
 from bot.core.severity import severity_counts
 from bot.core.spend import Price, worst_case
 from bot.review.engine import ReviewResult
@@ -15,6 +16,13 @@ from bot.review.ports import Outcome
 def max_cost(plan: Plan, price: Price) -> float:
     """Return the most the plan can cost: all input and every reserved output token."""
     return sum(worst_case(b.input_tokens, plan.limits.output_tokens, price) for b in plan.batches)
+
+
+def coverage_of(result: ReviewResult, *, already_posted: int = 0) -> Coverage:
+    """Return what a finished review covered (comments already on the PR count as dropped, `already_posted`)."""
+    return measure(result.plan, failed={b.index: (b.error or "", b.failed_paths) for b in result.failed},
+                   not_run={b.index for b in result.batches if b.not_run}, dropped=result.dropped,
+                   extra_drops=["already_posted"] * already_posted)
 
 
 def skipped_json(skipped: Iterable[Skipped]) -> list[dict[str, Any]]:
@@ -35,11 +43,13 @@ def plan_json(plan: Plan, price: Price) -> dict[str, Any]:
     }
 
 
-def result_json(result: ReviewResult) -> dict[str, Any]:
+def result_json(result: ReviewResult, model: str = "") -> dict[str, Any]:
     """Return a finished review as JSON."""
     return {
         "comments": [c.as_dict() for c in result.comments],
         "usage": result.usage.as_dict(),
+        "model": model,
+        "coverage": coverage_of(result).as_dict(),
         "batches": [{"files": result.plan.batches[b.index].paths,
                      "input_tokens": result.plan.batches[b.index].input_tokens,
                      "status": "failed" if b.error else "over-budget" if b.not_run else "done",
@@ -49,6 +59,39 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "dropped": [d.as_dict() for d in result.dropped],
         "masked_secrets": result.plan.masked_secrets,
     }
+
+
+def exit_status(coverage: Coverage | None, *, severe: bool, fail_on_unreviewed: bool) -> int:
+    """Return the exit code: 1 for a --fail-on finding, 3 when batches failed, 1 when asked to fail on unreviewed lines."""
+    if severe:
+        return 1
+    if coverage is not None and coverage.state == "failed":
+        return 3
+    if coverage is not None and fail_on_unreviewed and coverage.state in ("nothing", "partial"):
+        return 1
+    return 0
+
+
+def coverage_headline(coverage: Coverage) -> list[str]:
+    """Return what went wrong in words: failed batches, nothing reviewed, or a part left out (nothing if complete)."""
+    state = coverage.state
+    if state == "failed":
+        return [f"Review failed: {len(coverage.failed)} of {coverage.batches} batches failed"] + [
+            f"  batch {f.number} failed ({', '.join(f.paths)}): {f.error}" for f in coverage.failed]
+    if state in ("nothing", "empty"):
+        return [f"Nothing was reviewed: {coverage.reason}."]
+    return [f"Partly reviewed: {coverage.reason}."] if state == "partial" else []
+
+
+def coverage_tail(coverage: Coverage) -> list[str]:
+    """Return the lines every text output ends with: what was not reviewed, and dropped comments by reason."""
+    lines = [f"reviewed: {coverage.reviewed_lines:,} of {coverage.changed_lines:,} changed lines, "
+             f"{coverage.answered} of {coverage.batches} batch(es) answered"]
+    rows = [f"  {u.path} ({u.reason})" for u in coverage.not_reviewed]
+    lines += ["not reviewed:", *rows] if rows else ["not reviewed: nothing"]
+    by_reason = ", ".join(f"{reason}: {n}" for reason, n in coverage.dropped)
+    lines.append(f"dropped comments: {coverage.dropped_total}" + (f" ({by_reason})" if by_reason else ""))
+    return lines
 
 
 def _skips_text(skipped: Iterable[Skipped]) -> list[str]:
@@ -78,7 +121,7 @@ def _indent(text: str, prefix: str) -> str:
 
 
 def result_text(result: ReviewResult) -> str:
-    """Return a finished review for people: comments grouped by file, then the spend."""
+    """Return a finished review for people: comments by file, what went wrong, the spend, what was left out."""
     lines: list[str] = []
     path = None
     for c in result.comments:
@@ -92,15 +135,15 @@ def result_text(result: ReviewResult) -> str:
         if c.suggestion is not None:
             lines.append("    suggested replacement:")
             lines.append(_indent(c.suggestion, "      | ") if c.suggestion else "      | (delete the lines)")
-    if not result.comments and not result.failed:
+    coverage = coverage_of(result)
+    if not result.comments and coverage.state == "complete":
         lines.append("No problems found.")
+    lines.extend(coverage_headline(coverage))
     u = result.usage
     lines.append(f"{len(result.comments)} comment(s) ({severity_counts(result.comments)}); "
                  f"{u.prompt_tokens:,} input + {u.completion_tokens:,} output tokens, "
                  f"${u.cost_usd:.4f}{' (estimated)' if u.estimated else ''}")
-    for failed in result.failed:
-        lines.append(f"batch {failed.index + 1} failed ({', '.join(failed.failed_paths)}): {failed.error}")
-    lines.extend(_skips_text(result.skipped))
+    lines.extend(coverage_tail(coverage))
     return "\n".join(lines)
 
 
@@ -120,19 +163,32 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
                                "budget_usd": outcome.budget_usd},
         "skipped": skipped_json(outcome.skipped),
         "failed_batches": outcome.failed_batches,
+        "model": outcome.model,
+        "coverage": outcome.coverage.as_dict() if outcome.coverage else None,
     }
+
+
+def shown_status(outcome: Outcome) -> str:
+    """Return the run's status for people: "failed" when every batch failed, never "no-findings"."""
+    coverage = outcome.coverage
+    if coverage is not None and coverage.failed and coverage.answered == 0:
+        return "failed"
+    return outcome.status
 
 
 def outcome_text(outcome: Outcome) -> str:
     """Return a PR run's outcome for people."""
-    if outcome.status in ("skipped", "up-to-date", "superseded"):
+    if outcome.coverage is None:
         return f"Nothing to do: {outcome.reason}."
-    u, m = outcome.usage, outcome.marker
-    lines = [f"{outcome.status}: {len(outcome.posted)} comment(s) ({severity_counts(outcome.posted)})"
+    u, m, coverage = outcome.usage, outcome.marker, outcome.coverage
+    lines = [f"{shown_status(outcome)}: {len(outcome.posted)} comment(s) ({severity_counts(outcome.posted)})"
              + (f" at {outcome.review_url}" if outcome.review_url else "")]
     lines += [f"  {c.path}:{c.line} [{c.severity.value}] {c.body.splitlines()[0] if c.body else ''}"
               for c in outcome.posted]
+    if not outcome.posted and coverage.state == "complete":
+        lines.append("No new problems found." if dict(coverage.dropped).get("already_posted") else "No problems found.")
+    lines.extend(coverage_headline(coverage))
     lines.append(f"this run: {u.prompt_tokens:,} input + {u.completion_tokens:,} output tokens, ${u.cost_usd:.4f}; "
                  f"pull request so far: ${m.cost_usd:.4f} of ${outcome.budget_usd:.2f}")
-    lines.extend(_skips_text(outcome.skipped))
+    lines.extend(coverage_tail(coverage))
     return "\n".join(lines)

@@ -136,12 +136,16 @@ class Worker:
         if job.comment_id is not None:
             if pr.permission(job.commenter) not in WRITE_PERMISSIONS:
                 return "dropped", f"{job.commenter} has no write access; /review ignored"
-            pr.react(job.comment_id, "eyes")
+            try:  # the 👀 is a courtesy: a refused reaction must not cost the review
+                pr.react(job.comment_id, "eyes")
+            except ReviewError as exc:
+                log.warning("job %s: could not react to comment %s: %s", job.id, job.comment_id, exc)
         if job.attempts > 1 and pr.find_review(job.id) is not None:
             return "done", "review already posted by an earlier attempt"
         started = self.clock()
         month = month_of(started)
-        request = ReviewRequest(force=job.forced, review_drafts=self.settings.review_drafts, run_id=job.id,
+        request = ReviewRequest(force=job.comment_id is not None, rereview=job.forced,
+                          review_drafts=self.settings.review_drafts, run_id=job.id,
                           expected_head=None if job.comment_id is not None else job.head_sha,
                           budget_cap_usd=self.settings.pr_budget_cap_usd,
                           gates=(LedgerBudget(self.ledger, job, month),),
@@ -157,7 +161,7 @@ class Worker:
             self.ledger.record_review(ReviewRow(
                 job.repo, job.pr_number, f"https://github.com/{job.repo}/pull/{job.pr_number}", outcome.head_sha,
                 outcome.changed_lines, u.prompt_tokens, u.completion_tokens, u.cost_usd, u.estimated, started,
-                self.clock(), outcome.status, job.id, job.installation_id, self.review_settings.model))
+                self.clock(), outcome.status, job.id, job.installation_id, outcome.model or self.review_settings.model))
         return "done", f"{outcome.status}: {len(outcome.posted)} comment(s), ${outcome.usage.cost_usd:.4f}"
 
 

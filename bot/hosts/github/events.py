@@ -53,9 +53,14 @@ class ReviewJob:
     pr_number: int
     head_sha: str
     installation_id: int | None
-    forced: bool = False
+    forced: bool = False  # review the head again even if it was reviewed (a base change, or a /review)
     commenter: str | None = None
     comment_id: int | None = None
+
+    @property
+    def explicit(self) -> bool:
+        """Return whether a user asked (/review): only that passes the bot-author and skip-label opt-outs."""
+        return self.comment_id is not None
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ def _pull_request(payload: dict[str, Any], action: str | None, review_drafts: bo
     if pr.get("draft") is True and not review_drafts:
         return Ignore("draft pull request")
     head = _text(_object(pr, "head", "pull_request."), "sha", "pull_request.head.", _SHA)
+    # A new base changes the diff, so the head is reviewed again; nobody asked, so every opt-out holds.
     return ReviewJob(_repo(payload), number, head, _installation(payload), forced=base_changed)
 
 
