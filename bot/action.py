@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.core.errors import ReviewError, UsageError
+from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
 from bot.hosts.github.events import WRITE_PERMISSIONS
@@ -143,8 +144,9 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
             return 0
         pr.react(comment_id, "eyes")
     drafts = read_input(env, "review_drafts").lower() in ("true", "1", "yes")
+    marker_key = derive_key(read_input(env, "marker_key") or key)  # operator-only: a PR cannot sign a marker
     request = ReviewRequest(force=force, review_drafts=drafts, run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8],
-                      overrides=overrides)
+                            overrides=overrides, marker_key=marker_key)
     outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                           counter=default_counter(), prompts=load_prompts(), request=request)
     _append(env, "GITHUB_OUTPUT", outputs_text(outcome))

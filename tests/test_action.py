@@ -77,7 +77,7 @@ def run_action(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble, event: 
 
 def _marker(gh: GitHubDouble) -> dict[str, Any]:
     (comment,) = [c for c in gh.issue_comments(REPO, NUMBER) if "mistral-review:summary" in c["body"]]
-    return json.loads(re.search(r"mistral-review:summary (\{.*?\}) -->", comment["body"])[1])  # type: ignore[index]
+    return json.loads(re.search(r"mistral-review:summary (\{.*?\}) sig=", comment["body"])[1])  # type: ignore[index]
 
 
 def test_a_pr_gets_reviewed_and_the_outputs_and_summary_are_written(tmp_path: Path, gh: GitHubDouble,
