@@ -30,8 +30,9 @@ def neutralise_mentions(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """Return text on one line: line breaks and other control characters become spaces."""
-    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", text)
+    """Return text on one line, with no HTML comment opener or closer: where the bot keeps its marks."""
+    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", text)
+    return text.replace("<!--", "<!-" + ZWJ + "-").replace("-->", "-" + ZWJ + "->")
 
 
 def escape_text(text: str) -> str:
@@ -79,13 +80,15 @@ def _prose(text: str, repo: str) -> str:
     return re.sub(r"\x00(\d+)\x00", lambda m: links[int(m[1])], text)
 
 
-def _inline(text: str, repo: str) -> str:
-    """Sanitise one paragraph: code spans stay literal, the prose around them is cleaned."""
-    out, last = [], 0
+def _inline(text: str, repo: str, budget: int) -> str:
+    """Sanitise one paragraph: code spans stay literal, the prose around them is cleaned; stop past `budget`."""
+    out, last, size = [], 0, 0
     for match in _CODE_SPAN.finditer(text):
-        out.append(_prose(text[last:match.start()], repo))
-        out.append(code_span(match["code"].strip(" ") or " "))
+        out += [_prose(text[last:match.start()], repo), code_span(match["code"].strip(" ") or " ")]
+        size += len(out[-2]) + len(out[-1])
         last = match.end()
+        if size > budget:
+            return neutralise_mentions("".join(out))
     out.append(_prose(text[last:], repo))
     return neutralise_mentions("".join(out))
 
@@ -135,13 +138,14 @@ def model_markdown(text: str, *, repo: str = "", limit: int = 4_000) -> str:
     out: list[str] = []
     used = 0
     for kind, content, info in _segments(text):
-        piece = fence(content, info) if kind == "code" else _inline(content, repo)
+        piece = fence(content, info) if kind == "code" else _inline(content, repo, budget - used)
         if used + len(piece) > budget:
             out.append(_cut(kind, content, info, piece, limit - used - len(TRUNCATED) - 1) + TRUNCATED)
             return "\n".join(out)
         out.append(piece)
         used += len(piece) + 1
-    return "\n".join(out) + (("\n" if out else "") + TRUNCATED if overflow else "")
+    text = "\n".join(out).rstrip()
+    return text + ("\n" + TRUNCATED if overflow else "")
 
 
 def truncate(text: str, limit: int) -> str:

@@ -35,7 +35,9 @@ _NOTE_LIMIT = 500
 
 
 def _path(text: str) -> str:
-    return code_span(truncate(text, MAX_PATH))
+    """Return a path as a code span; a long one keeps its start and its end (the file name)."""
+    half = MAX_PATH // 2
+    return code_span(text if len(text) <= MAX_PATH else f"{text[:half]}…{text[-half:]}")
 
 
 @functools.cache
@@ -58,6 +60,7 @@ class RenderedComment:
     cut: bool
 
 
+@functools.lru_cache(maxsize=256)  # posting, bisection and the summary's cut list render the same comments
 def render_comment(comment: Comment, *, repo: str, print_: str) -> RenderedComment:
     """Return a review comment's body: severity, the model's text made safe, the suggestion, the fingerprint."""
     suggestion = fence(comment.suggestion, "suggestion") if comment.suggestion is not None else ""
