@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.core.errors import ReviewError, UsageError
+from bot.core.markdown import code_span
 from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
@@ -75,7 +76,7 @@ def job_summary(outcome: Outcome) -> str:
         f"Comments: {len(outcome.posted)} ({severity_counts(outcome.posted)})",
     ]
     if outcome.skipped:
-        lines += ["", "Files not reviewed:", ""] + [f"- `{s.path}`: {s.reason.value}" for s in outcome.skipped]
+        lines += ["", "Files not reviewed:", ""] + [f"- {code_span(s.path)}: {s.reason.value}" for s in outcome.skipped]
     return "\n".join(lines) + "\n"
 
 
