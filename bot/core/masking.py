@@ -22,7 +22,9 @@ from bot.core.secret_shapes import (
     KEY_END,
     KEY_ROW_WIDTHS,
     KNOWN_TOKENS,
+    NAME_MARKERS,
     PLACEHOLDER,
+    TOKEN_MARKERS,
     URL_CREDENTIALS,
 )
 
@@ -80,11 +82,18 @@ def mask_line(text: str) -> tuple[str, int]:
         quote = match["quote"] or ""
         return f"{match['name']}{match['sep']}{quote}{MASK}{quote}"
 
-    text = ESCAPED_KEY.sub(escaped_key, text)
-    text = KNOWN_TOKENS.sub(whole, text)
-    text = URL_CREDENTIALS.sub(url, text)
-    text = AUTH_HEADER.sub(header, text)
-    return ASSIGNMENT.sub(assignment, text), count
+    if "PRIVATE KEY" in text:
+        text = ESCAPED_KEY.sub(escaped_key, text)
+    if any(marker in text for marker in TOKEN_MARKERS):
+        text = KNOWN_TOKENS.sub(whole, text)
+    if "://" in text:
+        text = URL_CREDENTIALS.sub(url, text)
+    lower = text.lower()
+    if "bearer" in lower or "basic" in lower or "token" in lower:
+        text = AUTH_HEADER.sub(header, text)
+    if any(marker in lower for marker in NAME_MARKERS):
+        text = ASSIGNMENT.sub(assignment, text)
+    return text, count
 
 
 def _b64(text: str) -> str | None:

@@ -45,6 +45,13 @@ TOKEN_SHAPES: dict[str, str] = {
                        r"[A-Za-z0-9+/]{40,}={0,2}",
 }
 KNOWN_TOKENS = re.compile("|".join(f"(?:{shape})" for shape in TOKEN_SHAPES.values()))
+# A literal every token shape contains: a line with none of them is not searched (the alternation above costs
+# about 0.2 ms a line; these substring checks a hundredth of that).
+TOKEN_MARKERS = ("AKIA", "ASIA", "A3T", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "Key=", "sig=",
+                 "gh", "github_pat_", "gl", "GR1348941", "xox", "xapp-", "hooks.slack.com", "_live_", "_test_", "whsec_",
+                 "AC", "SK", "SG.", "npm_", "pypi-", "sk-", "AIza", "GOCSPX-", "ya29.", "hf_", "_v1_", "shp", "-us", ":AA",
+                 "sq0", "AGE-SECRET-KEY-1", "Private-MAC", "eyJ", "MII", "MHcCAQEE", "b3BlbnNzaC1rZXktdjE", "Q~")
+NAME_MARKERS = ("pass", "pwd", "secret", "token", "key", "credential")  # in ASSIGNMENT's names, lower-cased
 
 # A private key block that fits on one line: JSON's escaped newlines (a GCP service account), or `\n` in code.
 _BEGIN = r"(?:-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|---- BEGIN [A-Z0-9 ]*PRIVATE KEY ----)"
