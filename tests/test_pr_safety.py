@@ -179,7 +179,8 @@ def test_failed_batches_name_the_files_not_reviewed(gh: GitHubDouble, mistral: M
     open_pull(gh, diff_files("medium-multi-file.diff"))
 
     def half(body: dict[str, Any], attempt: int) -> Reply:
-        return Reply(status=500) if "### FILE src/flask/app.py" in json.dumps(body) else Reply()
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        return Reply(status=500) if "\n### src/flask/app.py\n" in user else Reply()
 
     mistral.responder = half
     review_pr(gh, mistral, MISTRAL_REVIEW_RETRY_ATTEMPTS="1", MISTRAL_REVIEW_REQUEST_TOKENS="8000")
