@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.core.errors import ReviewError, UsageError
+from bot.core.markdown import code_span
+from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
 from bot.hosts.github.events import WRITE_PERMISSIONS
@@ -95,7 +97,7 @@ def job_summary(outcome: Outcome) -> str:
               f"Reviewed: {coverage.reviewed_lines:,} of {coverage.changed_lines:,} changed lines, "
               f"{coverage.answered} of {coverage.batches} batch(es) answered."]
     if coverage.not_reviewed:
-        lines += ["", "Not reviewed:", ""] + [f"- `{u.path}`: {u.reason}" for u in coverage.not_reviewed]
+        lines += ["", "Not reviewed:", ""] + [f"- {code_span(u.path)}: {u.reason}" for u in coverage.not_reviewed]
     by_reason = ", ".join(f"{reason} {n}" for reason, n in coverage.dropped)
     lines += ["", f"Dropped comments: {coverage.dropped_total}" + (f" ({by_reason})" if by_reason else "")]
     return "\n".join(lines) + "\n"
@@ -181,8 +183,10 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
             return 0
         _react(pr, int(payload["comment"]["id"]), out)
     drafts = read_input(env, "review_drafts").lower() in ("true", "1", "yes")
+    marker_key = derive_key(read_input(env, "marker_key") or key)  # operator-only: a PR cannot sign a marker
     request = ReviewRequest(force=target.force, rereview=target.rereview, review_drafts=drafts,
-                            run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8], overrides=overrides)
+                            run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8], overrides=overrides,
+                            marker_key=marker_key)
     outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                           counter=default_counter(), prompts=load_prompts(), request=request)
     _append(env, "GITHUB_OUTPUT", outputs_text(outcome))

@@ -7,11 +7,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.core.diff import DiffError, parse_diff
 from bot.core.errors import ReviewError, UsageError
+from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -179,6 +181,8 @@ def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping
 
     settings = Settings.from_env(env)
     request = request or ReviewRequest(run_id=uuid.uuid4().hex[:12])
+    if not request.marker_key:  # signs the PR's state; only the operator's MISTRAL_API_KEY can reproduce it
+        request = replace(request, marker_key=derive_key(settings.api_key or ""))
     counter, prompts = default_counter(), load_prompts()
     if args.dry_run:
         ready = prepare(pr, identity=identity, base_settings=settings, request=request)

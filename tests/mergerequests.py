@@ -71,7 +71,7 @@ def summary_of(gl: GitLabDouble, iid: int = 3) -> dict[str, Any]:
 def marker_of(gl: GitLabDouble, iid: int = 3) -> dict[str, Any]:
     """Return the spend marker of the bot's summary note."""
     body = summary_of(gl, iid)["body"]
-    return json.loads(body.split("<!-- mistral-review:summary ", 1)[1].split(" -->", 1)[0])
+    return json.loads(body.split("<!-- mistral-review:summary ", 1)[1].split(" sig=", 1)[0])
 
 
 def diff_notes(gl: GitLabDouble, iid: int = 3) -> list[dict[str, Any]]:

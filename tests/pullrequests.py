@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bot.cli import main
+from bot.core.marker import derive_key
 from bot.core.settings import Settings
 from bot.hosts.github.client import client_from_env
 from bot.llm.mistral import model_from_settings
@@ -74,7 +76,7 @@ def review_pr(gh: GitHubDouble, mistral: MistralDouble, number: int = 7, **extra
 def marker_of(gh: GitHubDouble, number: int = 7) -> dict[str, Any]:
     """Return the spend marker of the bot's summary comment."""
     (summary,) = [c for c in gh.issue_comments(REPO, number) if "mistral-review:summary" in c["body"]]
-    return json.loads(summary["body"].split("<!-- mistral-review:summary ", 1)[1].split(" -->", 1)[0])
+    return json.loads(summary["body"].split("<!-- mistral-review:summary ", 1)[1].split(" sig=", 1)[0])
 
 
 def fixture_text(path: str) -> str:
@@ -86,6 +88,7 @@ def rereview(gh: GitHubDouble, mistral: MistralDouble, number: int = 7,
              request: ReviewRequest = ReviewRequest(force=True, run_id="rereview")) -> Outcome:
     """Run the flow as an explicit `/review` does (the current head again, forced), or as `request` says."""
     env = bot_env(gh, mistral)
+    request = replace(request, marker_key=derive_key(env["MISTRAL_API_KEY"]))
     client = client_from_env(env)
     return review_pull(client.pull(REPO, number), identity=client.identity(), base_settings=Settings.from_env(env),
                        model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),

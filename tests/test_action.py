@@ -86,7 +86,7 @@ def run_action(tmp_path: Path, gh: GitHubDouble, mistral: MistralDouble, event: 
 
 def _marker(gh: GitHubDouble) -> dict[str, Any]:
     (comment,) = [c for c in gh.issue_comments(REPO, NUMBER) if "mistral-review:summary" in c["body"]]
-    return json.loads(re.search(r"mistral-review:summary (\{.*?\}) -->", comment["body"])[1])  # type: ignore[index]
+    return json.loads(re.search(r"mistral-review:summary (\{.*?\}) sig=", comment["body"])[1])  # type: ignore[index]
 
 
 def test_a_pr_gets_reviewed_and_the_outputs_and_summary_are_written(tmp_path: Path, gh: GitHubDouble,
@@ -372,3 +372,15 @@ def test_a_bot_login_that_contradicts_github_is_an_error(tmp_path: Path, gh: Git
 def test_a_malformed_bot_login_is_refused() -> None:
     with pytest.raises(UsageError, match="not a GitHub login"):
         client_from_env({"GITHUB_TOKEN": APP_TOKEN, "MISTRAL_REVIEW_BOT_LOGIN": "x<!-- y -->"})
+
+
+def test_the_marker_key_input_signs_the_state_and_another_key_cannot_read_it(tmp_path: Path, gh: GitHubDouble,
+                                                                             mistral: MistralDouble) -> None:
+    run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.opened.json"), marker_key="k1")
+    gh.update_pull(REPO, NUMBER, head_sha=SECOND, files=diff_files("tiny-one-line-fix.diff"))
+    gh.set_compare(REPO, FIRST, SECOND, status="ahead", files=[])
+    code, _, _, _ = run_action(tmp_path, gh, mistral, "pull_request_target", payload("pull_request.synchronize.json"),
+                               marker_key="k2")
+    (comment,) = [c for c in gh.issue_comments(REPO, NUMBER) if "mistral-review:summary" in c["body"]]
+    assert code == 0 and "signature does not match" in comment["body"] and _marker(gh)["head"] == SECOND
+    assert "utils.py" in mistral.user_messages()[-1]  # nothing remembered under another key: the whole PR again

@@ -13,6 +13,7 @@ import pytest
 from bot.cli import main
 from bot.core.diff import Side
 from bot.core.eval_scoring import CLASSES, CaseRun, CaseSpec, Seeded, line_texts, score_case, totals
+from bot.core.masking import mask_file
 from bot.core.reply import Comment
 from bot.core.settings import Settings
 from bot.core.severity import Severity
@@ -43,7 +44,8 @@ def _case(case_id: str) -> Case:
 
 
 def _texts(case: Case) -> dict[tuple[str, Side, int], str]:
-    return line_texts(case.files)
+    """The case's lines as the model sees them: credentials masked (a DSN's password becomes [MASKED])."""
+    return line_texts([mask_file(f)[0] for f in case.files])
 
 
 def _entry(case: Case, line: int, *, quote_line: int | None = None, severity: str = "major") -> dict[str, Any]:
@@ -95,7 +97,9 @@ def test_every_seeded_line_is_a_changed_line_of_its_diff_on_its_side(case: Case)
 def test_masking_hides_no_case_s_point(counter: TekkenCounter, prompts: Prompts) -> None:
     for case in SUITE:
         plan = plan_review(case.files, Settings(), counter=counter, prompts=prompts)
-        assert plan.masked_secrets == 0 and len(plan.batches) == 1 and not plan.skipped, case.spec.id
+        # A secret-in-code case may lose its secret to masking; the credential's place stays visible as [MASKED].
+        assert plan.masked_secrets == 0 or case.spec.kind == "secret-in-code", case.spec.id
+        assert len(plan.batches) == 1 and not plan.skipped, case.spec.id
         for s in case.spec.seeded:
             assert _texts(case)[(s.path, s.side, s.line)] in plan.batches[0].diff_text, case.spec.id
 
@@ -197,13 +201,13 @@ def test_repeat_reports_each_run_and_the_spread(tmp_path: Path, mistral: Mistral
     mistral.responder = lambda body, attempt: Reply(json.dumps(
         {"comments": [_entry(hit, hit.spec.seeded[0].line)] if next(calls) == 0 else []}))
     cases = _copy(tmp_path, HIT)
-    code, out, _ = _eval(["--cases", cases, "--format", "json", "--repeat", "2", "--model", "other-model"],
+    code, out, _ = _eval(["--cases", cases, "--format", "json", "--repeat", "2", "--model", "mistral-large-2512"],
                          _env(mistral, MISTRAL_REVIEW_CONCURRENCY="1"))
     report = json.loads(out)
     assert code == 0 and [(r["run"], r["found"]) for r in report["cases"]] == [(1, True), (2, False)]
     assert report["totals"]["runs"] == 2 and report["totals"]["recall"] == 0.5
     assert report["totals"]["spread"]["recall"] == {"min": 0.0, "max": 1.0, "stdev": 0.5}
-    assert {b["model"] for b in mistral.bodies()} == {"other-model"}
+    assert {b["model"] for b in mistral.bodies()} == {"mistral-large-2512"}
     code, out, _ = _eval(["--cases", cases, "--repeat", "2", "--server-url", mistral.url + "/"],
                          {**_env(mistral), "MISTRAL_SERVER_URL": "http://127.0.0.1:9"})
     assert code == 0 and "recall over 2 runs: min 0, max 0" in out and f"{HIT}#2" in out

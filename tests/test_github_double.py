@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github, GithubException, GithubIntegration, RateLimitExceededException, UnknownObjectException
 from jsonschema import Draft4Validator
 
-from tests.doubles.github import GitHubDouble, openapi, parse_hunks, resolve_anchor
+from tests.doubles.github import MAX_BODY, GitHubDouble, openapi, parse_hunks, resolve_anchor
 
 REPO = "acme/widgets"
 BASE, HEAD, HEAD2 = "b" * 40, "c" * 40, "d" * 40
@@ -229,6 +229,18 @@ def test_issue_comment_create_edit_and_react(double: GitHubDouble) -> None:
         pr.get_issue_comment(human["id"]).edit("hijacked")
     assert caught.value.status == 403
     assert double.schema_errors == []
+
+
+def test_bodies_over_githubs_limit_are_refused_with_422(double: GitHubDouble) -> None:
+    pr = client(double).get_repo(REPO).get_pull(7)
+    created = pr.create_issue_comment("x" * MAX_BODY)  # exactly the limit is accepted
+    for attempt in (lambda: pr.create_issue_comment("x" * (MAX_BODY + 1)),
+                    lambda: pr.get_issue_comment(created.id).edit("y" * (MAX_BODY + 1)),
+                    lambda: pr.create_review(body="z" * (MAX_BODY + 1), event="COMMENT")):
+        with pytest.raises(GithubException) as caught:
+            attempt()
+        assert caught.value.status == 422 and "too long" in str(caught.value.data)
+    assert [len(c["body"]) for c in double.issue_comments(REPO, 7)] == [MAX_BODY] and double.reviews(REPO, 7) == []
 
 
 def test_seeded_review_comments_are_listed(double: GitHubDouble) -> None:

@@ -59,7 +59,7 @@ def test_a_new_pr_gets_one_comment_review_with_suggestions_and_a_summary(gh: Git
     post = next(r for r in gh.requests if r.method == "POST" and r.path.endswith("/reviews"))
     assert post.body["event"] == "COMMENT" and all("position" not in c for c in post.body["comments"])
     marker = marker_of(gh)
-    assert marker["v"] == 1 and marker["head"] == HEAD_SHA and marker["reviews"] == 1
+    assert marker["v"] == 2 and marker["head"] == HEAD_SHA and marker["reviews"] == 1
     assert marker["prompt_tokens"] == result["usage"]["prompt_tokens"] > 0
     summary = next(c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"])
     assert "Budget left" in summary["body"] and "$0.50" in summary["body"]
@@ -272,7 +272,7 @@ def test_markers_are_read_only_from_the_bots_own_comment_and_a_broken_one_is_rep
 
 
 def marker_of_bot(body: str) -> dict[str, Any]:
-    return json.loads(body.split("<!-- mistral-review:summary ", 1)[1].split(" -->", 1)[0])
+    return json.loads(body.split("<!-- mistral-review:summary ", 1)[1].split(" sig=", 1)[0])
 
 
 def test_pr_dry_run_prints_the_plan_and_posts_nothing(gh: GitHubDouble, mistral: MistralDouble) -> None:

@@ -1,6 +1,7 @@
 """Mask credentials in diff lines before anything is sent to the model.
 
-Pure: takes file diffs, returns masked copies and how many values were masked.
+Pure: takes file diffs, returns masked copies and how many values were masked. The shapes live in
+bot.core.secret_shapes; this module decides, per line and per hunk, what to replace with MASK.
 """
 
 from __future__ import annotations
@@ -8,29 +9,28 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.core.diff import FileDiff, Hunk
+from bot.core.secret_shapes import (
+    ASSIGNMENT,
+    AUTH_HEADER,
+    B64_ROW,
+    ESCAPED_KEY,
+    KEY_BEGIN,
+    KEY_END,
+    KEY_ROW_WIDTHS,
+    KNOWN_TOKENS,
+    NAME_MARKERS,
+    PLACEHOLDER,
+    TOKEN_MARKERS,
+    URL_CREDENTIALS,
+)
 
 MASK = "[MASKED]"
-
-_KNOWN_TOKENS = re.compile(
-    r"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}"
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|xox[abposr]-[A-Za-z0-9-]{10,}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
-    r"|[sr]k_live_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}"
-    r"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"
-    r"|https://hooks\.slack\.com/services/[A-Za-z0-9/]+)"
-)
-_ASSIGNMENT = re.compile(
-    r"""(?ix)
-    (?P<name>[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[\w.-]*)
-    (?P<sep>["']?\s*(?::=|=>|=|:)\s*)
-    (?:(?P<quote>["'])(?P<quoted>[^"'\s]{8,})(?P=quote)|(?P<bare>[A-Za-z0-9+/=_\-.~]{12,})(?=$|[\s,;]))
-    """
-)
-_KEY_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
-_KEY_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _MIN_ENTROPY = 3.0
+_MIN_KEY_RUN = 160  # characters of base64 in consecutive rows: the smallest PEM private key body (EC P-256)
 
 
 def entropy(value: str) -> float:
@@ -40,39 +40,113 @@ def entropy(value: str) -> float:
     return -sum(n / total * math.log2(n / total) for n in counts.values())
 
 
+def _mixed(value: str) -> bool:
+    return bool(re.search(r"\d", value) and re.search(r"[A-Za-z]", value))
+
+
 def mask_line(text: str) -> tuple[str, int]:
-    """Mask known token shapes and high-entropy secret assignments in one line."""
-    text, count = _KNOWN_TOKENS.subn(MASK, text)
+    """Mask key material, known token shapes, URL credentials and high-entropy secret assignments in one line."""
+    count = 0
+
+    def whole(_: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return MASK
+
+    def escaped_key(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return f"{match['begin']}\\n{MASK}\\n"
+
+    def url(match: re.Match[str]) -> str:
+        nonlocal count
+        if MASK in match["password"] or PLACEHOLDER.match(match["password"]):
+            return match[0]
+        count += 1
+        return f"{match['head']}{MASK}"
+
+    def header(match: re.Match[str]) -> str:
+        nonlocal count
+        value = match["value"]
+        if MASK in value or not _mixed(value) or entropy(value) < _MIN_ENTROPY:
+            return match[0]
+        count += 1
+        return f"{match['head']}{MASK}"
 
     def assignment(match: re.Match[str]) -> str:
         nonlocal count
         value = match["quoted"] or match["bare"]
-        bare_word = match["bare"] and not (re.search(r"\d", value) and re.search(r"[A-Za-z]", value))
-        if MASK in value or bare_word or entropy(value) < _MIN_ENTROPY:
+        if MASK in value or (match["bare"] and not _mixed(value)) or entropy(value) < _MIN_ENTROPY:
             return match[0]
         count += 1
         quote = match["quote"] or ""
         return f"{match['name']}{match['sep']}{quote}{MASK}{quote}"
 
-    return _ASSIGNMENT.sub(assignment, text), count
+    if "PRIVATE KEY" in text:
+        text = ESCAPED_KEY.sub(escaped_key, text)
+    if any(marker in text for marker in TOKEN_MARKERS):
+        text = KNOWN_TOKENS.sub(whole, text)
+    if "://" in text:
+        text = URL_CREDENTIALS.sub(url, text)
+    lower = text.lower()
+    if "bearer" in lower or "basic" in lower or "token" in lower:
+        text = AUTH_HEADER.sub(header, text)
+    if any(marker in lower for marker in NAME_MARKERS):
+        text = ASSIGNMENT.sub(assignment, text)
+    return text, count
+
+
+def _b64(text: str) -> str | None:
+    match = B64_ROW.match(text.strip())
+    return match["b64"] if match else None
+
+
+def _key_run(rows: Sequence[str | None], start: int) -> int:
+    """Return where a run of base64 rows starting at `start` ends (exclusive)."""
+    end = start
+    while end < len(rows) and rows[end] is not None:
+        end += 1
+    return end
+
+
+def key_rows(texts: Sequence[str]) -> set[int]:
+    """Return the rows of a hunk that hold private key material, with or without the key's BEGIN line in view."""
+    rows = [_b64(t) for t in texts]
+    found: set[int] = set()
+    inside = False
+    for i, text in enumerate(texts):
+        begins, ends = bool(KEY_BEGIN.search(text)), bool(KEY_END.search(text))
+        if ends and not inside:  # the hunk starts inside a key block: the base64 rows above the END line
+            j = i - 1
+            while j >= 0 and rows[j] is not None and j not in found:
+                found.add(j)
+                j -= 1
+        if inside and not begins and not ends:
+            found.add(i)
+        inside = (inside or begins) and not ends
+    i = 0
+    while i < len(rows):  # a bare body: consecutive rows of a key's wrap width and length, mixed like random data
+        end = _key_run(rows, i)
+        run = [r for r in rows[i:end] if r is not None]
+        joined = "".join(run)
+        if (sum(len(r) in KEY_ROW_WIDTHS for r in run) >= 2 and len(joined) >= _MIN_KEY_RUN
+                and _mixed(joined) and re.search(r"[a-z]", joined) and re.search(r"[A-Z]", joined)
+                and entropy(joined) > 5.0):
+            found.update(range(i, end))
+        i = max(end, i + 1)
+    return found
 
 
 def _mask_hunk(hunk: Hunk) -> tuple[Hunk, int]:
     masked = 0
-    in_key = False
+    body = key_rows([ln.text for ln in hunk.lines])
     lines = []
-    for line in hunk.lines:
-        text = line.text
-        if _KEY_BEGIN.search(text):
-            in_key = True
-        if in_key:
-            ended = bool(_KEY_END.search(text))
-            if not (_KEY_BEGIN.search(text) or ended):
-                text, masked = MASK, masked + 1
-            in_key = not ended
+    for i, line in enumerate(hunk.lines):
+        if i in body:
+            text, n = MASK, 1
         else:
-            text, n = mask_line(text)
-            masked += n
+            text, n = mask_line(line.text)
+        masked += n
         lines.append(line if text == line.text else replace(line, text=text))
     return replace(hunk, lines=tuple(lines)), masked
 

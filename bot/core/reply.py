@@ -18,6 +18,7 @@ from bot.core.masking import MASK
 from bot.core.severity import Severity
 
 REANCHOR_DISTANCE = 5
+MERGED_BODY_LIMIT = 8_000
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,9 @@ def parse_reply(content: str | None, batch: Batch) -> tuple[list[Comment], list[
 
 def _merge(first: Comment, second: Comment) -> Comment:
     keep, other = (first, second) if first.severity.rank <= second.severity.rank else (second, first)
-    if _squash_space(other.body) not in _squash_space(keep.body):
+    # Past what one comment can show (4,000 characters), more text is only cost: 10,000 comments on a few
+    # lines made this quadratic.
+    if len(keep.body) < MERGED_BODY_LIMIT and _squash_space(other.body) not in _squash_space(keep.body):
         keep = replace(keep, body=f"{keep.body}\n\n{other.body}")
     return replace(keep, suggestion=keep.suggestion or other.suggestion)
 

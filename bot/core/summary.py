@@ -1,106 +1,26 @@
-"""The PR's summary comment, its hidden spend marker, review bodies and comment fingerprints. Pure."""
+"""What the review body and the summary comment report, the code a fingerprint keys on, and GitHub's size
+limits. Pure; the Markdown itself is laid out by bot.review.markdown from template files.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from bot.core.batching import Skipped
+from bot.core.batching import Batch, Skipped
+from bot.core.diff import Side
+from bot.core.marker import fingerprint, is_trivial
 from bot.core.reply import Comment, Dropped
-from bot.core.severity import severity_counts
 
-MARKER_VERSION = 1
-_MARKER = re.compile(r"<!-- mistral-review:summary (?P<json>\{.*?\}) -->", re.DOTALL)
-_FINGERPRINT = re.compile(r"<!-- mistral-review:fp (?P<fp>[0-9a-f]{16}) -->")
+MAX_BODY = 65_536  # GitHub's limit on a comment or review body, in characters
+MAX_COMMENT_BODY = 4_000  # one inline comment: long enough for any real finding, short enough to read
+MAX_REVIEW_COMMENTS = 30  # comments in one review; reviewdog sends at most 30 per request too
+MAX_UNPLACED_BODY = 1_500  # a comment moved into the review body (up to 30 of them must fit in one body)
+MAX_LISTED = 30  # files listed by name in the summary
+MAX_PATH = 200  # characters of a path shown
 _RUN = re.compile(r"<!-- mistral-review:run (?P<run>[0-9a-zA-Z._-]+) -->")
-MAX_FINGERPRINTS = 500
-
-
-class MarkerError(ValueError):
-    """A summary comment's marker exists but does not parse."""
-
-
-@dataclass(frozen=True)
-class Marker:
-    """The state a PR carries between stateless runs: cumulative spend and the last reviewed head."""
-
-    head: str | None = None
-    reviews: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    estimated: bool = False
-    fingerprints: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_json(self) -> str:
-        """Return the marker's versioned JSON."""
-        data: dict[str, Any] = {"v": MARKER_VERSION, **asdict(self)}
-        data["cost_usd"] = round(self.cost_usd, 6)
-        data["fingerprints"] = list(self.fingerprints[-MAX_FINGERPRINTS:])
-        return json.dumps(data, separators=(",", ":"), sort_keys=True)
-
-
-def parse_marker(body: str) -> Marker | None:
-    """Return the marker in a comment body, None when there is none; MarkerError when it is broken."""
-    match = _MARKER.search(body)
-    if match is None:
-        return None
-    try:
-        data = json.loads(match["json"])
-        if not isinstance(data, dict) or data.get("v") != MARKER_VERSION:
-            raise MarkerError(f"unsupported marker version {data.get('v') if isinstance(data, dict) else data!r}")
-        fingerprints = data.get("fingerprints", [])
-        if not isinstance(fingerprints, list) or not all(isinstance(f, str) for f in fingerprints):
-            raise MarkerError("fingerprints is not a list of strings")
-        head = data.get("head")
-        marker = Marker(
-            head=head if isinstance(head, str) else None,
-            reviews=int(data.get("reviews", 0)),
-            prompt_tokens=int(data.get("prompt_tokens", 0)),
-            completion_tokens=int(data.get("completion_tokens", 0)),
-            cost_usd=float(data.get("cost_usd", 0.0)),
-            estimated=bool(data.get("estimated", False)),
-            fingerprints=tuple(fingerprints),
-        )
-    except (ValueError, TypeError) as exc:
-        raise MarkerError(f"summary marker does not parse: {exc}") from None
-    if min(marker.reviews, marker.prompt_tokens, marker.completion_tokens) < 0 or marker.cost_usd < 0:
-        raise MarkerError("summary marker has negative totals")
-    return marker
-
-
-def _fingerprint_text(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
-def fingerprint(path: str, quote: str, body: str) -> str:
-    """Return a finding's fingerprint: the file, the quoted line's text and the normalised finding."""
-    digest = hashlib.sha256(f"{path}\n{_fingerprint_text(quote)}\n{_fingerprint_text(body)}".encode()).hexdigest()
-    return digest[:16]
-
-
-def prints_of(comment: Comment) -> tuple[str, str]:
-    """Return a comment's two fingerprints: the finding on its line, and "the bot already spoke on this line"."""
-    return fingerprint(comment.path, comment.quote, comment.body), fingerprint(comment.path, comment.quote, "")
-
-
-def fingerprints_in(bodies: Iterable[str]) -> set[str]:
-    """Return the fingerprints hidden in comment bodies."""
-    return {m["fp"] for body in bodies for m in _FINGERPRINT.finditer(body)}
-
-
-def comment_body(comment: Comment) -> str:
-    """Return a review comment's Markdown: severity, text, suggestion block and hidden fingerprints."""
-    parts = [f"**{comment.severity.value}**: {comment.body}"]
-    if comment.suggestion is not None:
-        fence = "````" if "```" in comment.suggestion else "```"
-        parts.append(f"{fence}suggestion\n{comment.suggestion}\n{fence}")
-    parts.append("".join(f"<!-- mistral-review:fp {p} -->" for p in prints_of(comment)))
-    return "\n\n".join(parts)
+_CONTEXT_ROWS = 3  # rows above a trivial range that a fingerprint takes in
 
 
 def run_id_in(body: str) -> str | None:
@@ -109,9 +29,51 @@ def run_id_in(body: str) -> str | None:
     return match["run"] if match else None
 
 
+def run_line(run_id: str) -> str:
+    """Return the hidden line that ends a review body, so a retry can find the review it already posted."""
+    return f"<!-- mistral-review:run {run_id} -->" if re.fullmatch(r"[0-9a-zA-Z._-]+", run_id) else ""
+
+
+CodeIndex = Mapping[tuple[str, Side, int], str]
+
+
+def code_index(batches: Iterable[Batch]) -> dict[tuple[str, Side, int], str]:
+    """Return the text of every diff line the batches hold, by path, side and number."""
+    index: dict[tuple[str, Side, int], str] = {}
+    for batch in batches:
+        for file, hunks in batch.parts:
+            for hunk in hunks:
+                for ln in hunk.lines:
+                    if ln.new_no is not None:
+                        index.setdefault((file.path, Side.RIGHT, ln.new_no), ln.text)
+                    if ln.old_no is not None:
+                        index.setdefault((file.path, Side.LEFT, ln.old_no), ln.text)
+    return index
+
+
+def finding_code(index: CodeIndex, comment: Comment) -> list[str]:
+    """Return the code a finding is about: its line range, widened upwards while every line in it is trivial."""
+    first = comment.start_line or comment.line
+    code = [index.get((comment.path, comment.side, n), comment.quote if n == comment.line else "")
+            for n in range(first, comment.line + 1)]
+    above = first - 1
+    while all(is_trivial(c) for c in code) and above >= first - _CONTEXT_ROWS:
+        line = index.get((comment.path, comment.side, above))
+        if line is None:
+            break
+        code.insert(0, line)
+        above -= 1
+    return code
+
+
+def print_of(key: bytes, index: CodeIndex, comment: Comment) -> str:
+    """Return a comment's fingerprint: the same finding on the same code, wherever the code moved."""
+    return fingerprint(key, comment.path, comment.body, finding_code(index, comment))
+
+
 @dataclass(frozen=True)
 class Overview:
-    """What a review body reports besides its comments."""
+    """What a review body reports besides its comments, and how its comments are marked."""
 
     head: str
     files_reviewed: int
@@ -120,25 +82,8 @@ class Overview:
     unplaced: Sequence[Comment] = ()
     failed_batches: int = 0
     run_id: str = ""
-
-
-def review_body(comments: Sequence[Comment], overview: Overview) -> str:
-    """Return the short overview that heads the review."""
-    scope = f"changes since `{overview.since[:7]}`" if overview.since else "the whole pull request"
-    lines = [f"**mistral-review** reviewed {scope} at `{overview.head[:7]}` ({overview.files_reviewed} file(s)): "
-             f"{len(comments) + len(overview.unplaced)} comment(s), {severity_counts([*comments, *overview.unplaced])}."]
-    if overview.failed_batches:
-        lines.append(f"{overview.failed_batches} batch(es) failed at the model; those files were not reviewed.")
-    if overview.skipped:
-        lines.append("Not reviewed: " + ", ".join(f"`{s.path}` ({s.reason.value})" for s in overview.skipped[:20])
-                     + (f" and {len(overview.skipped) - 20} more" if len(overview.skipped) > 20 else "") + ".")
-    if overview.unplaced:
-        lines.append("\nComments GitHub would not place on the diff:")
-        for c in overview.unplaced:
-            lines.append(f"- `{c.path}` line {c.line} ({c.side.value}), **{c.severity.value}**: {c.body}")
-    if overview.run_id:
-        lines.append(f"<!-- mistral-review:run {overview.run_id} -->")
-    return "\n".join(lines)
+    repo: str = ""  # links to this repository are kept in the model's text; others become text
+    prints: Mapping[Comment, str] = field(default_factory=dict)  # each comment's keyed fingerprint
 
 
 @dataclass(frozen=True)
@@ -151,39 +96,14 @@ class SummaryView:
     dropped: Sequence[Dropped] = ()
     notes: Sequence[str] = ()
     exhausted: bool = False
+    already_posted: int = 0  # findings not repeated because they are already on the PR
+    cut: Sequence[str] = ()  # what GitHub's limits cut, one line each
+    failed: bool = False  # every model call failed: nothing was reviewed
+    unreviewed: Sequence[str] = ()  # files of the batches whose model call failed
 
 
-def summary_body(marker: Marker, view: SummaryView) -> str:
-    """Return the one summary comment of a PR: spend so far, budget left, what was skipped, the marker."""
-    left = max(0.0, view.budget_usd - marker.cost_usd)
-    est = " (estimated)" if marker.estimated else ""
-    lines = [
-        "### mistral-review",
-        "",
-        "| | this pull request |",
-        "|---|---|",
-        f"| Reviews | {marker.reviews} |",
-        f"| Input tokens | {marker.prompt_tokens:,} |",
-        f"| Output tokens | {marker.completion_tokens:,} |",
-        f"| Spent | ${marker.cost_usd:.4f}{est} |",
-        f"| Budget left | ${left:.4f} of ${view.budget_usd:.2f} |",
-        f"| Last reviewed commit | {('`' + marker.head[:7] + '`') if marker.head else 'none yet'} |",
-    ]
-    if view.exhausted:
-        lines += ["", f"**Budget reached**: this pull request has used its ${view.budget_usd:.2f}. Nothing more "
-                  "will be spent on it. To raise it, set `budget_usd` in `.github/mistral-review.toml` on the "
-                  "base branch (or the Action's `budget_usd` input)."]
-    if view.masked:
-        lines += ["", f"{view.masked} secret-looking value(s) were masked before anything was sent."]
-    if view.skipped:
-        lines += ["", "Not reviewed in the last run:"]
-        lines += [f"- `{s.path}`: {s.reason.value}" for s in view.skipped[:30]]
-        if len(view.skipped) > 30:
-            lines.append(f"- and {len(view.skipped) - 30} more")
-    if view.dropped:
-        reasons = sorted({d.reason for d in view.dropped})
-        lines += ["", f"{len(view.dropped)} model comment(s) dropped ({', '.join(reasons)})."]
-    for note in view.notes:
-        lines += ["", f"> {note}"]
-    lines += ["", f"<!-- mistral-review:summary {marker.to_json()} -->"]
-    return "\n".join(lines)
+def over_limit(comments: Sequence[Comment]) -> tuple[list[Comment], list[Comment]]:
+    """Split comments into those one review may carry and those past the per-review cap (the least severe)."""
+    ordered = sorted(comments, key=lambda c: (c.severity.rank, c.path, c.line))
+    kept = set(ordered[:MAX_REVIEW_COMMENTS])
+    return [c for c in comments if c in kept], [c for c in comments if c not in kept]

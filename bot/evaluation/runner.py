@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.batching import Counter
 from bot.core.eval_scoring import CaseRun, line_texts, reply_entries
+from bot.core.masking import mask_file
 from bot.core.settings import Settings
 from bot.evaluation.suite import Case
 from bot.review.engine import plan_review, run_review
@@ -50,7 +51,8 @@ def run_case(case: Case, model: Model, settings: Settings, *, counter: Counter, 
     errors += [f"{s.path}: not reviewed ({s.reason.value})" for s in result.skipped
                if any(seeded.path == s.path for seeded in case.spec.seeded)]
     u = result.usage
-    return CaseRun(case.spec, result.comments, tuple(reply_entries(recording.contents)), line_texts(case.files),
+    seen = line_texts(mask_file(f)[0] for f in case.files)  # anchoring is judged on the text the model was sent
+    return CaseRun(case.spec, result.comments, tuple(reply_entries(recording.contents)), seen,
                    plan.changed_lines, u.prompt_tokens, u.completion_tokens, u.cost_usd, wall, tuple(errors), run)
 
 

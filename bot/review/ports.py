@@ -8,9 +8,10 @@ from typing import Any, Protocol
 
 from bot.core.batching import Skipped
 from bot.core.coverage import Coverage
+from bot.core.marker import Marker
 from bot.core.reply import Comment
 from bot.core.spend import Usage
-from bot.core.summary import Marker, Overview
+from bot.core.summary import Overview
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class ReviewRequest:
     ledger_totals: tuple[int, int, float] | None = None  # the server's own record of this PR's spend
     notes: Sequence[str] = ()  # operator notices for the summary (budget alerts)
     expected_head: str | None = None  # the head a queued job was for: a newer one supersedes it
+    marker_key: bytes = field(default=b"", repr=False)  # signs the summary marker and fingerprints (bot.core.marker)
 
 
 class Completion(Protocol):

@@ -11,18 +11,13 @@ from collections.abc import Callable
 
 from bot.core.batching import Counter
 from bot.core.coverage import Coverage
+from bot.core.marker import Marker, fingerprint_in
 from bot.core.reply import Comment
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
-from bot.core.summary import (
-    Marker,
-    Overview,
-    SummaryView,
-    fingerprints_in,
-    prints_of,
-    summary_body,
-)
+from bot.core.summary import MAX_REVIEW_COMMENTS, Overview, SummaryView, code_index, over_limit, print_of
 from bot.review.engine import ReviewResult, plan_review, run_review
+from bot.review.markdown import render_comment, summary_body
 from bot.review.ports import Model, Outcome, PullPort, ReviewRequest
 from bot.review.prompting import Prompts
 from bot.review.pull_scope import prepare
@@ -50,7 +45,7 @@ def review_pull(
     cheapest = worst_case(1_000, settings.output_tokens, settings.price)
     if left < cheapest:
         view = SummaryView(settings.budget_usd, notes=notes, exhausted=True)
-        pr.upsert_comment(summary.id if summary else None, summary_body(marker, view))
+        pr.upsert_comment(summary.id if summary else None, summary_body(marker, view, key=request.marker_key))
         return Outcome("budget-exhausted", reason="the pull request's budget is spent", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd,
                        coverage=Coverage(stopped="the pull request's budget is spent"), model=settings.model)
@@ -58,17 +53,24 @@ def review_pull(
                        already_skipped=ready.listed_skips)
     result = run_review(plan, model_for(settings), settings, counter=counter, prompts=prompts,
                         budget_left_usd=left, gates=request.gates) if plan.batches else ReviewResult(plan, (), (), Usage(), ())
-    known = fingerprints_in(c.body for c in pr.review_comments() if c.author == identity) | set(marker.fingerprints)
-    fresh = [c for c in result.comments if not known.intersection(prints_of(c))]
+    key = request.marker_key
+    index = code_index(plan.batches)
+    prints = {c: print_of(key, index, c) for c in result.comments}
+    known = {fp for c in pr.review_comments() if c.author == identity and (fp := fingerprint_in(c.body))}
+    known |= set(marker.fingerprints)  # signed with the marker: a PR cannot plant one
+    fresh = [c for c in result.comments if prints[c] not in known]
+    fresh, over = over_limit(fresh)
+    already_posted = len(result.comments) - len(fresh) - len(over)
+    cut = _cut_lines(fresh, over, info.repo, prints)
     overview = Overview(info.head_sha, len({p for b in plan.batches for p in b.paths}), ready.since,
-                        tuple(result.skipped), (), len(result.failed), request.run_id)
+                        tuple(result.skipped), (), len(result.failed), request.run_id, info.repo, prints)
     posted: list[Comment] = []
     unplaced: list[Comment] = []
     url = ""
     if fresh:
         review, unplaced = pr.post_review(info.head_sha, fresh, overview)
         posted, url = [c for c in fresh if c not in unplaced], review.html_url
-    new_prints = [p for c in fresh for p in prints_of(c)]
+    new_prints = [prints[c] for c in fresh]
     reviewed_head = marker.head if result.failed else info.head_sha  # failed batches are retried next run
     new_marker = Marker(reviewed_head, marker.reviews + (1 if fresh else 0),
                         marker.prompt_tokens + result.usage.prompt_tokens,
@@ -76,11 +78,24 @@ def review_pull(
                         marker.cost_usd + result.usage.cost_usd, marker.estimated or result.usage.estimated,
                         marker.fingerprints + tuple(new_prints))
     exhausted = settings.budget_usd - new_marker.cost_usd < cheapest
+    failed_paths = [p for b in result.failed for p in plan.batches[b.index].paths]
+    every_call_failed = bool(result.failed) and len(result.failed) == len(plan.batches)
     view = SummaryView(settings.budget_usd, plan.masked_secrets, tuple(result.skipped), result.dropped, notes,
-                       exhausted)
-    pr.upsert_comment(summary.id if summary else None, summary_body(new_marker, view))
+                       exhausted, already_posted, cut, every_call_failed,
+                       () if every_call_failed else tuple(dict.fromkeys(failed_paths)))
+    body = summary_body(new_marker, view, key=key, head=info.head_sha)
+    pr.upsert_comment(summary.id if summary else None, body)
     return Outcome("reviewed" if fresh else "no-findings", comments=tuple(posted), unplaced=tuple(unplaced),
                    usage=result.usage, marker=new_marker, review_url=url, head_sha=info.head_sha,
                    skipped=tuple(result.skipped), failed_batches=len(result.failed),
                    changed_lines=plan.changed_lines, budget_usd=settings.budget_usd, model=settings.model,
-                   coverage=coverage_of(result, already_posted=len(result.comments) - len(fresh)))
+                   coverage=coverage_of(result, already_posted=already_posted))
+
+
+def _cut_lines(kept: list[Comment], over: list[Comment], repo: str, prints: dict[Comment, str]) -> list[str]:
+    """Return what GitHub's limits cut from this review, one line each, for the summary."""
+    lines = [f"{c.path} line {c.line}: a {c.severity.value} comment past the {MAX_REVIEW_COMMENTS} comments "
+             "one review carries" for c in over]
+    lines += [f"{c.path} line {c.line}: comment cut to 4,000 characters" for c in kept
+              if render_comment(c, repo=repo, print_=prints[c]).cut]
+    return lines

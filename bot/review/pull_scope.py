@@ -10,15 +10,9 @@ from bot.core.batching import Skipped
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff, decode, diff_texts, parse_github_file, parse_github_files
 from bot.core.incremental import changed_since
+from bot.core.marker import Marker, MarkerError, is_summary, parse_marker
 from bot.core.settings import REPO_CONFIG_PATH, Settings, check_model, parse_repo_config
-from bot.core.summary import (
-    Marker,
-    MarkerError,
-    parse_marker,
-)
 from bot.review.ports import Outcome, PostedComment, PullInfo, PullPort, ReviewRequest
-
-SUMMARY_TAG = "<!-- mistral-review:summary "
 
 
 def effective_settings(pr: PullPort, info: PullInfo, base: Settings, request: ReviewRequest) -> tuple[Settings, list[str]]:
@@ -82,7 +76,7 @@ def _in_step(marker: Marker, totals: tuple[int, int, float]) -> Marker:
 
 
 def _find_summary(comments: Sequence[PostedComment], identity: str) -> PostedComment | None:
-    own = [c for c in comments if c.author == identity and SUMMARY_TAG in c.body]
+    own = [c for c in comments if c.author == identity and is_summary(c.body)]  # the bot's own, marker last
     return own[0] if own else None
 
 
@@ -119,7 +113,7 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
     marker = Marker()
     if summary is not None:
         try:
-            marker = parse_marker(summary.body) or Marker()
+            marker = parse_marker(summary.body, request.marker_key) or Marker()
         except MarkerError as exc:
             notes.append(f"The previous summary's marker was ignored: {exc}.")
     if request.ledger_totals is not None:

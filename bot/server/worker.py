@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from bot.core.errors import ReviewError
+from bot.core.marker import derive_key
 from bot.core.settings import Settings
 from bot.hosts.github.app import AppClients
 from bot.hosts.github.client import GitHubClient
@@ -150,7 +151,8 @@ class Worker:
                           budget_cap_usd=self.settings.pr_budget_cap_usd,
                           gates=(LedgerBudget(self.ledger, job, month),),
                           ledger_totals=self.ledger.pr_totals(job.repo, job.pr_number),
-                          notes=budget_alerts(self.ledger, job, month))
+                          notes=budget_alerts(self.ledger, job, month),
+                          marker_key=derive_key(self.settings.webhook_secret or self.review_settings.api_key or ""))
         outcome = review_pull(pr, identity=client.identity(), base_settings=self.review_settings,
                               model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
                               request=request)

@@ -258,6 +258,15 @@ def _unprocessable(error: str, doc: str = REVIEW_DOCS) -> _Fail:
     return _Fail(422, "Unprocessable Entity", doc, [error])
 
 
+MAX_BODY = 65_536  # GitHub's limit on any comment or review body, in characters
+
+
+def _check_body(text: Any) -> None:
+    """Refuse a body over GitHub's limit as GitHub does: 422, and nothing is created."""
+    if isinstance(text, str) and len(text) > MAX_BODY:
+        raise _unprocessable(f"body is too long (maximum is {MAX_BODY} characters)")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -782,7 +791,9 @@ class GitHubDouble:
         if event is None and any(r["state"] == "PENDING" for r in pull.reviews):
             raise _unprocessable("User can only have one pending review per pull request")
         files = {f["filename"]: f for f in pull.pushes[commit_id]}
+        _check_body(body.get("body"))
         for comment in comments:
+            _check_body(comment.get("body"))
             if comment["path"] not in files:
                 raise _unprocessable("Path could not be resolved")
             if resolve_anchor(parse_hunks(files[comment["path"]].get("patch")), comment) is None:
@@ -826,6 +837,7 @@ class GitHubDouble:
 
     @_route("POST", r"{repo}/issues/(?P<n>\d+)/comments", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
     def _create_issue_comment(self, repo: _Repo, pull: _Pull, body: Json, **_: Any) -> Response:
+        _check_body(body["body"])
         comment = self._issue_comment_json(repo, pull.number, body["body"], (self.bot_login, "Bot"))
         pull.issue_comments.append(comment)
         return 201, comment, {"Location": comment["url"]}
@@ -841,6 +853,7 @@ class GitHubDouble:
     @_route("PATCH", r"{repo}/issues/comments/(?P<cid>\d+)", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
     def _update_issue_comment(self, repo: _Repo, cid: str, body: Json, **_: Any) -> Response:
         comment = self._find_issue_comment(repo, cid)
+        _check_body(body["body"])
         if comment["user"]["login"] != self.bot_login:  # the bot may not edit people's comments (wording approximate)
             raise _Fail(403, "Resource not accessible by integration",
                         f"{DOCS}/issues/comments#update-an-issue-comment")

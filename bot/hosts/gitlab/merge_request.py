@@ -139,7 +139,7 @@ class MergeRequestHandle:
         """Post the comments as one review (draft notes, then one publish); refused ones go to the summary note."""
         from bot.hosts.gitlab.posting import post_review
 
-        review, unplaced = post_review(self, head_sha, comments)
+        review, unplaced = post_review(self, head_sha, comments, overview)
         # One line each, and no "<": model text here must not forge the summary's marker comment.
         self._unplaced = [no_quick_actions(html.escape(
             f"- `{c.path}` line {c.line} ({'old' if c.side.value == 'LEFT' else 'new'}), "

@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.core.diff import Side
 from bot.core.reply import Comment
-from bot.core.summary import comment_body
+from bot.core.summary import Overview
+from bot.review.markdown import render_comment
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 QUICK_ACTION = re.compile(r"^(\s*)/")
@@ -129,12 +130,13 @@ def no_quick_actions(text: str) -> str:
     return "\n".join(QUICK_ACTION.sub(r"\1\\/", line) for line in text.split("\n"))
 
 
-def note_body(comment: Comment) -> str:
+def note_body(comment: Comment, overview: Overview) -> str:
     """Return a diff note's Markdown: the comment escaped, its suggestion as GitLab writes a range, fingerprints.
 
     A suggestion with a line that starts with "/" is left out: escaping it would change the code it proposes.
     """
-    text = comment_body(replace(comment, suggestion=None))
+    print_ = overview.prints.get(comment, "")
+    text = render_comment(replace(comment, suggestion=None), repo=overview.repo, print_=print_).body
     head, _, prints = text.rpartition("\n\n")
     parts = [no_quick_actions(head)]
     if comment.suggestion is not None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bot.core.marker import fingerprint_in
 from bot.core.reply import Comment
-from bot.core.summary import fingerprints_in, prints_of
+from bot.core.summary import Overview
 from bot.hosts.gitlab.client import GitLabError
 from bot.hosts.gitlab.positions import note_body, position
 from bot.review.ports import PostedReview
@@ -22,13 +23,10 @@ if TYPE_CHECKING:
     from bot.hosts.gitlab.merge_request import MergeRequestHandle
 
 
-def _finding(comment: Comment) -> str:
-    return prints_of(comment)[0]
-
-
 def _match(body: str, wanted: dict[str, Comment]) -> str | None:
-    """Return the finding of `wanted` that a posted body carries, if any."""
-    return next((f for f in sorted(fingerprints_in([body])) if f in wanted), None)
+    """Return the finding of `wanted` that a posted body carries (its last line), if any."""
+    found = fingerprint_in(body)
+    return found if found in wanted else None
 
 
 def _own_drafts(mr: MergeRequestHandle) -> list[dict[str, Any]] | None:
@@ -50,12 +48,12 @@ def _delete_draft(mr: MergeRequestHandle, did: int) -> None:
             raise
 
 
-def _create_draft(mr: MergeRequestHandle, comment: Comment, where: dict[str, Any]) -> bool:
+def _create_draft(mr: MergeRequestHandle, comment: Comment, where: dict[str, Any], overview: Overview) -> bool:
     """Create one draft; False when GitLab refuses its position. A retry first looks for it among the drafts."""
-    body, finding = note_body(comment), _finding(comment)
+    body, finding = note_body(comment, overview), overview.prints.get(comment, "")
 
     def landed() -> dict[str, Any] | None:
-        return next((d for d in _own_drafts(mr) or [] if finding in fingerprints_in([str(d.get("note"))])), None)
+        return next((d for d in _own_drafts(mr) or [] if finding and fingerprint_in(str(d.get("note"))) == finding), None)
 
     try:
         mr.client.call(f"create a draft note on {comment.path}", lambda: mr.client.write(
@@ -95,19 +93,19 @@ def _publish(mr: MergeRequestHandle, wanted: dict[str, Comment]) -> list[Comment
     return []
 
 
-def _as_discussions(mr: MergeRequestHandle, placed: list[tuple[Comment, dict[str, Any]]]) -> list[Comment]:
+def _as_discussions(mr: MergeRequestHandle, placed: list[tuple[Comment, dict[str, Any]]], overview: Overview) -> list[Comment]:
     """Post each comment as its own discussion (paced by the client); return those GitLab refused."""
     refused = []
     for comment, where in placed:
-        finding = _finding(comment)
+        finding = overview.prints.get(comment, "")
 
         def landed() -> dict[str, Any] | None:
-            return next((d for d in mr.discussions() if any(
-                finding in fingerprints_in([str(n.get("body"))]) for n in d.get("notes") or [])), None)
+            return next((d for d in mr.discussions() if finding and any(
+                fingerprint_in(str(n.get("body"))) == finding for n in d.get("notes") or [])), None)
 
         try:
             mr.client.call(f"post a comment on {comment.path}", lambda: mr.client.write(
-                "POST", mr.base + "/discussions", {"body": note_body(comment), "position": where}), landed=landed)
+                "POST", mr.base + "/discussions", {"body": note_body(comment, overview), "position": where}), landed=landed)
         except GitLabError as exc:
             if not exc.bad_position:
                 raise
@@ -115,7 +113,8 @@ def _as_discussions(mr: MergeRequestHandle, placed: list[tuple[Comment, dict[str
     return refused
 
 
-def post_review(mr: MergeRequestHandle, head_sha: str, comments: Sequence[Comment]) -> tuple[PostedReview, list[Comment]]:
+def post_review(mr: MergeRequestHandle, head_sha: str, comments: Sequence[Comment],
+                overview: Overview) -> tuple[PostedReview, list[Comment]]:
     """Post the comments as one review; return it and the comments that could not be placed."""
     if mr.refs.get("head_sha") != head_sha:
         raise GitLabError(f"the merge request's head moved from {head_sha[:7]} while it was reviewed")
@@ -129,9 +128,9 @@ def post_review(mr: MergeRequestHandle, head_sha: str, comments: Sequence[Commen
             placed.append((comment, where))
     pending = _own_drafts(mr)
     if pending is None:
-        unplaced += _as_discussions(mr, placed)
+        unplaced += _as_discussions(mr, placed, overview)
         return PostedReview(0, mr.web_url), unplaced
-    wanted = {_finding(c): c for c, _ in placed}
+    wanted = {overview.prints.get(c, ""): c for c, _ in placed}
     reused: set[str] = set()
     for draft in pending:
         finding = _match(str(draft.get("note") or ""), wanted)
@@ -141,7 +140,7 @@ def post_review(mr: MergeRequestHandle, head_sha: str, comments: Sequence[Commen
             continue
         _delete_draft(mr, int(draft["id"]))
     for comment, where in placed:
-        if _finding(comment) not in reused and not _create_draft(mr, comment, where):
+        if overview.prints.get(comment, "") not in reused and not _create_draft(mr, comment, where, overview):
             unplaced.append(comment)
     if placed:
         unplaced += _publish(mr, wanted)
