@@ -149,8 +149,9 @@ class JobsMixin(BudgetsMixin):
 
         Each job returned is marked as queued now, so the next pass leaves it alone until it is stale again.
         """
-        dead = (jobs.c.state == "running") & (jobs.c.lease_until < now) & (jobs.c.enqueued_at < jobs.c.lease_until)
-        waiting = (jobs.c.state == "queued") & (jobs.c.enqueued_at < now - queued_grace_s)
+        stale = jobs.c.enqueued_at < now - queued_grace_s  # queued long ago, and that enqueue may be lost too
+        dead = (jobs.c.state == "running") & (jobs.c.lease_until < now) & ((jobs.c.enqueued_at < jobs.c.lease_until) | stale)
+        waiting = (jobs.c.state == "queued") & stale
         with self._write() as conn:
             ids = list(conn.execute(select(jobs.c.id).where(dead | waiting).order_by(jobs.c.created_at)).scalars())
             if ids:
