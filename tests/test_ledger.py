@@ -411,3 +411,22 @@ def test_reviews_are_recorded_filtered_and_linked_to_their_calls(ledger: Ledger)
     assert call.review_id is not None  # the January review (its job's) claimed the call
     assert ledger.pr_totals("o/r", 1) == (1000, 200, 0.001234)  # totals are the paid calls
     assert ledger.pr_totals("o/r", 99) == (0, 0, 0.0)
+
+
+def test_operator_budgets_come_from_a_toml_file_or_the_environment(tmp_path: Path) -> None:
+    from bot.core.errors import UsageError
+    from bot.server.settings import ServerSettings
+
+    config = tmp_path / "server.toml"
+    config.write_text('[budgets]\npr_cap_usd = 0.25\nmonthly = { "repo:o/r" = 10, "installation:7" = 50 }\n')
+    from_file = ServerSettings.from_env({"MISTRAL_REVIEW_CONFIG": str(config)})
+    assert from_file.pr_budget_cap_usd == 0.25
+    assert from_file.monthly_budgets == (("repo", "o/r", 10.0), ("installation", "7", 50.0))
+    config.write_text("[budgets]\n")  # caps removed from the file: none left
+    assert ServerSettings.from_env({"MISTRAL_REVIEW_CONFIG": str(config)}).monthly_budgets == ()
+    with pytest.raises(UsageError, match="keep one"):
+        ServerSettings.from_env({"MISTRAL_REVIEW_CONFIG": str(config), "MISTRAL_REVIEW_MONTHLY_BUDGETS": "repo:o/r=1"})
+    config.write_text("[budgets\n")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        ServerSettings.from_env({"MISTRAL_REVIEW_CONFIG": str(config)})
+    assert ServerSettings.from_env({"MISTRAL_REVIEW_MONTHLY_BUDGETS": "repo:o/r=3"}).monthly_budgets == (("repo", "o/r", 3.0),)
