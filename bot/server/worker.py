@@ -183,8 +183,9 @@ class Worker:
             if newer is not None:
                 self._queue(newer)
             return "dropped", f"superseded: {outcome.reason}"
-        if outcome.failed_batches and not outcome.usage.calls:
-            return "failed", f"review failed: all {outcome.failed_batches} model call(s) failed; /review retries it"
+        cover = outcome.coverage
+        if cover is not None and cover.failed and not cover.answered:
+            return "failed", f"review failed: all {len(cover.failed)} model call(s) failed; /review retries it"
         if outcome.status not in ("skipped", "up-to-date"):
             u = outcome.usage
             self.ledger.record_review(ReviewRow(
