@@ -187,7 +187,7 @@ def test_a_mistral_outage_fails_the_job_and_a_later_review_commandposted_reviews
 def test_a_worker_that_lost_its_lease_does_not_post_and_releases_its_holds(server: Server, gh: GitHubDouble,
                                                                            mistral: MistralDouble, stop_workers: None) -> None:
     open_pull(gh, server, 30, "f6" * 20)
-    mistral.responder, before = _slow(1.0), len(mistral.requests)
+    mistral.responder, before = _slow(3.0), len(mistral.requests)  # long enough to freeze the worker mid-call
     paused = server.start_worker()
     assert server.deliver("pull_request", pr_event(server, 30, "f6" * 20))[1]["status"] == "queued"
     wait_for(lambda: _calls(mistral, before) == 1, what="the first attempt to reach the model")
@@ -198,10 +198,9 @@ def test_a_worker_that_lost_its_lease_does_not_post_and_releases_its_holds(serve
     finally:
         os.killpg(paused.proc.pid, signal.SIGCONT)
     wait_for(lambda: jobs_settled(server, 1), timeout=60, what="the job to finish")
-    time.sleep(3)  # the thawed worker wakes, finds its lease gone and stops
+    wait_for(lambda: "lost its lease" in paused.log.read_text(), what="the thawed worker to stop")
     assert len(posted_reviews(gh, server, 30)) == 1 and _calls(mistral, before) == 2
     assert _spend(server, 30)["cost_usd"] > 0  # both answers were paid and both are booked
-    assert "lost its lease" in paused.log.read_text()
     month = time.strftime("%Y-%m", time.gmtime())
     assert _month_reserved(server, month) == 0  # nothing is left held
 
