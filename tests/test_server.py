@@ -1,7 +1,8 @@
 """The webhook server as real processes (gunicorn + workers) against the GitHub and Mistral doubles.
 
 Runs on SQLite (one machine) and, when PostgreSQL and Redis are available, on the
-scale-out path; under CI=true a missing server fails instead of skipping.
+scale-out path (MISTRAL_REVIEW_TEST_DATABASE_URL, MISTRAL_REVIEW_TEST_REDIS_URL: conftest starts them);
+under CI=true a missing server fails instead of skipping.
 """
 
 from __future__ import annotations

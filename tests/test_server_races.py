@@ -1,6 +1,7 @@
 """Issue 10's races and faults against real processes (gunicorn + workers) and the GitHub and Mistral doubles.
 
 Each test says what a user sees: reviews posted, model calls made, dollars in `spend` against the cap.
+Each runs on SQLite and on PostgreSQL + Redis (MISTRAL_REVIEW_TEST_DATABASE_URL, MISTRAL_REVIEW_TEST_REDIS_URL).
 """
 
 from __future__ import annotations
