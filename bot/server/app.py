@@ -17,7 +17,6 @@ from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from bot.core.errors import ReviewError
 from bot.hosts.github.events import (
     CancelInstallation,
     CancelPull,
@@ -129,9 +128,10 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
     def _refuse_commenter(job: ReviewJob) -> tuple[int, dict[str, Any]] | None:
         try:
             allowed = github.may_request_review(job.repo, job.pr_number, job.commenter or "", job.installation_id)
-        except ReviewError as exc:  # GitHub did not answer: say so, GitHub can redeliver
+        except Exception as exc:  # noqa: BLE001 - unverifiable is refused (fail closed), never a 5xx
             log.warning("could not check %s's permission: %s", job.commenter, exc)
-            return 503, {"error": "could not check the commenter's permission on GitHub; redeliver later"}
+            return 202, {"status": "ignored", "reason": "could not check the commenter's permission on GitHub; "
+                                                         "/review ignored (comment again)"}
         if allowed:
             return None
         return 202, {"status": "ignored", "reason": f"{job.commenter} has no write access; /review ignored"}

@@ -6,16 +6,13 @@ The only place (with its sibling modules) that imports SQLAlchemy and Alembic.
 from __future__ import annotations
 
 import fcntl
+import logging
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -50,7 +47,9 @@ def _file_lock(path: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _alembic(conn: Connection) -> Config:
+def _alembic(conn: Connection) -> Any:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.attributes["connection"] = conn
@@ -59,6 +58,8 @@ def _alembic(conn: Connection) -> Config:
 
 def head_revision() -> str:
     """Return the newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     return str(ScriptDirectory(str(_SCRIPTS)).get_current_head())
 
 
@@ -128,6 +129,10 @@ class LedgerBase:
 
     def migrate(self) -> str:
         """Upgrade the schema to the newest Alembic revision under a lock; return the revision."""
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines would fill every start's log
+        from alembic import command  # imported here, after its logger is quietened (it logs on import)
+        from alembic.runtime.migration import MigrationContext
+
         with self._write() as conn:
             if self._dialect == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
@@ -150,6 +155,8 @@ class LedgerBase:
 
 
 def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
     return {script.revision for script in ScriptDirectory(str(_SCRIPTS)).walk_revisions()}
 
 
