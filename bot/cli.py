@@ -206,10 +206,10 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     """Print totals per repo and per PR from the ledger (an empty report before the first review)."""
     import re
 
-    from bot.server.ledger import Ledger
     from bot.server.settings import ServerSettings
     from bot.server.spend_report import build_report, report_csv, report_json, report_text
     from bot.server.startup import reach
+    from bot.server.worker import open_ledger
 
     if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
         raise UsageError(f"--month must be YYYY-MM, not {args.month!r}")
@@ -219,18 +219,17 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     render = {"json": report_json, "csv": report_csv, "text": report_text}[args.format]
     if not settings.database_url and not (settings.data_dir / "ledger.db").exists():
         err.write(f"mistral-review: no ledger yet at {settings.data_dir / 'ledger.db'}: nothing reviewed so far\n")
-        out.write(render(build_report([], month=args.month)).rstrip("\n") + "\n")
+        out.write(render(build_report([], [], month=args.month)).rstrip("\n") + "\n")
         return EXIT_OK
-    ledger = reach(settings, lambda: Ledger(settings.database_url) if settings.database_url
-                   else Ledger.for_data_dir(settings.data_dir))
-    reach(settings, ledger.migrate)
+    ledger = reach(settings, lambda: open_ledger(settings))
     rows = ledger.reviews(repo=args.repo, pr_number=args.pr, month=args.month)
+    calls = ledger.calls(repo=args.repo, pr_number=args.pr, month=args.month)
     month = args.month
 
     def budget(repo: str) -> tuple[float, float | None]:
         return ledger.month_spend("repo", repo, month) if month else (0.0, None)
 
-    report = build_report(rows, month=month, budget=budget)
+    report = build_report(rows, calls, month=month, budget=budget)
     out.write(render(report).rstrip("\n") + "\n")
     return EXIT_OK
 

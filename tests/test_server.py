@@ -1,125 +1,27 @@
 """The webhook server as real processes (gunicorn + workers) against the GitHub and Mistral doubles.
 
 Runs on SQLite (one machine) and, when PostgreSQL and Redis are available, on the
-scale-out path; under CI=true a missing server fails instead of skipping.
+scale-out path (MISTRAL_REVIEW_TEST_DATABASE_URL, MISTRAL_REVIEW_TEST_REDIS_URL: conftest starts them);
+under CI=true a missing server fails instead of skipping.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.server.ledger import Ledger
+from tests import serverfixtures
 from tests.conftest import FIXTURES
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.modelreplies import first_added
-from tests.pullrequests import BASE_SHA, diff_files
+from tests.serverfixtures import COSTLY, jobs_of, jobs_settled, ledger_of, open_pull, posted_reviews, pr_event, this_month
 from tests.servers import SECRET, Server, wait_for
 
-DB_ENV, REDIS_ENV = "MISTRAL_REVIEW_TEST_DATABASE_URL", "MISTRAL_REVIEW_TEST_REDIS_URL"
-COSTLY = {"prompt_tokens": 800, "completion_tokens": 3500, "total_tokens": 4300}  # $0.00222 a call
-
-
-def _postgres_database(url: str) -> tuple[str, str]:
-    """Create a throwaway database; return its URL and name."""
-    import psycopg
-
-    name = f"mr_test_{uuid.uuid4().hex[:10]}"
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return url.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def _drop_database(url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture(scope="module")
-def gh() -> Iterator[GitHubDouble]:
-    with GitHubDouble() as double:
-        yield double
-    assert double.schema_errors == [] and double.crashes == []
-
-
-@pytest.fixture(scope="module")
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
-
-
-@pytest.fixture(scope="module", params=["one-machine", "scale-out"])
-def server(request: pytest.FixtureRequest, gh: GitHubDouble, mistral: MistralDouble,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp(request.param)
-    repo = f"octo/{request.param}-{uuid.uuid4().hex[:6]}"
-    gh.add_repo(repo)
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "GITHUB_WEBHOOK_SECRET": SECRET,
-           "GITHUB_TOKEN": "ghp_test", "GITHUB_API_URL": gh.url, "MISTRAL_API_KEY": "test-key",
-           "MISTRAL_SERVER_URL": mistral.url, "MISTRAL_REVIEW_DATA_DIR": str(data_dir),
-           "MISTRAL_REVIEW_LEASE_S": "2", "MISTRAL_REVIEW_REAP_EVERY_S": "0.3", "MISTRAL_REVIEW_QUEUED_GRACE_S": "30",
-           "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S": "0", "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "0.01",
-           "MISTRAL_REVIEW_MONTHLY_BUDGETS": f"repo:{repo}=1000", "MISTRAL_REVIEW_DASHBOARD_TOKEN": "dash-token"}
-    dropped = None
-    if request.param == "scale-out":
-        if not (os.environ.get(DB_ENV) and os.environ.get(REDIS_ENV)):
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{DB_ENV} and {REDIS_ENV} must be set in CI (.ci/run starts PostgreSQL and Redis)")
-            pytest.skip(f"scale-out path needs {DB_ENV} and {REDIS_ENV} (PostgreSQL and Redis)")
-        env["DATABASE_URL"], name = _postgres_database(os.environ[DB_ENV])
-        env["REDIS_URL"] = os.environ[REDIS_ENV]
-        dropped = name
-    running = Server(env, data_dir)
-    running.repo = repo  # type: ignore[attr-defined]
-    yield running
-    running.stop()
-    if dropped:
-        _drop_database(os.environ[DB_ENV], dropped)
-
-
-@pytest.fixture()
-def stop_workers(server: Server) -> Iterator[None]:
-    yield
-    for worker in server.workers:
-        worker.stop()
-    server.workers.clear()
-
-
-def _ledger(server: Server) -> Ledger:
-    return Ledger(server.env["DATABASE_URL"]) if "DATABASE_URL" in server.env else Ledger.for_data_dir(server.data_dir)
-
-
-def _pr_event(server: Server, number: int, head: str, action: str = "opened") -> dict[str, Any]:
-    payload = json.loads((FIXTURES / "webhooks" / "pull_request.opened.json").read_text())
-    payload["action"] = action
-    payload["repository"]["full_name"] = server.repo  # type: ignore[attr-defined]
-    payload["pull_request"]["number"] = number
-    payload["pull_request"]["head"]["sha"] = head
-    return payload
-
-
-def _open(gh: GitHubDouble, server: Server, number: int, head: str, diff: str = "tiny-one-line-fix.diff") -> None:
-    gh.add_pull(server.repo, number, base_sha=BASE_SHA, head_sha=head, files=diff_files(diff))  # type: ignore[attr-defined]
-
-
-def _jobs_settled(server: Server, n: int) -> bool:
-    counts = _ledger(server).job_counts()
-    return counts["queued"] == counts["running"] == 0 and sum(counts[s] for s in ("done", "dropped", "failed")) >= n
-
-
-def _reviews(gh: GitHubDouble, server: Server, number: int) -> list[dict[str, Any]]:
-    return [r for r in gh.reviews(server.repo, number) if r["state"] != "PENDING"]  # type: ignore[attr-defined]
+gh, mistral, server, stop_workers = serverfixtures.gh, serverfixtures.mistral, serverfixtures.server, serverfixtures.stop_workers
 
 
 def test_deliveries_are_checked_before_anything_is_done(server: Server) -> None:
@@ -135,42 +37,37 @@ def test_deliveries_are_checked_before_anything_is_done(server: Server) -> None:
 
 def test_a_redelivery_three_times_gives_one_review(server: Server, gh: GitHubDouble, mistral: MistralDouble,
                                                    stop_workers: None) -> None:
-    _open(gh, server, 11, "a1" * 20)
+    open_pull(gh, server, 11, "a1" * 20)
     mistral.responder = first_added()
-    answers = [server.deliver("pull_request", _pr_event(server, 11, "a1" * 20), delivery="same-delivery-11")
+    answers = [server.deliver("pull_request", pr_event(server, 11, "a1" * 20), delivery="same-delivery-11")
                for _ in range(3)]
     assert [a[1]["status"] for a in answers] == ["queued", "duplicate", "duplicate"]
     # Another event for the same head (reopened) is also one review.
-    assert server.deliver("pull_request", _pr_event(server, 11, "a1" * 20, "reopened"))[1]["status"] == "duplicate"
+    assert server.deliver("pull_request", pr_event(server, 11, "a1" * 20, "reopened"))[1]["status"] == "duplicate"
     server.start_worker()
-    wait_for(lambda: _jobs_settled(server, 1), what="the job to finish")
-    assert len(_reviews(gh, server, 11)) == 1
+    wait_for(lambda: jobs_settled(server, 1), what="the job to finish")
+    assert len(posted_reviews(gh, server, 11)) == 1
 
 
 def test_a_review_command_without_write_access_is_ignored(server: Server, gh: GitHubDouble, stop_workers: None) -> None:
-    _open(gh, server, 12, "a2" * 20)
+    open_pull(gh, server, 12, "a2" * 20)
     comment = gh.add_issue_comment(server.repo, 12, body="/review", user_login="visitor")  # type: ignore[attr-defined]
     gh.set_permission(server.repo, "visitor", "read")  # type: ignore[attr-defined]
     payload = json.loads((FIXTURES / "webhooks" / "issue_comment.created.on-pull-request.json").read_text())
     payload["repository"]["full_name"] = server.repo  # type: ignore[attr-defined]
     payload["issue"]["number"] = 12
     payload["comment"].update(body="/review", id=comment["id"], user={**payload["comment"]["user"], "login": "visitor"})
-    assert server.deliver("issue_comment", payload)[1]["status"] == "queued"
-    server.start_worker()
-    wait_for(lambda: _jobs_settled(server, 1), what="the job to finish")
-    assert _reviews(gh, server, 12) == []
+    status, answer = server.deliver("issue_comment", payload)
+    assert (status, answer["status"]) == (202, "ignored") and "no write access" in answer["reason"]
+    assert jobs_of(server, 12) == []  # checked before anything was recorded: a refused /review changes nothing
+    assert posted_reviews(gh, server, 12) == []
     assert not [r for r in gh.reactions if r["comment_id"] == comment["id"]]  # no 👀 for a refused /review
-    jobs = _jobs(server, 12)
-    assert [(j.state, "no write access" in j.detail) for j in jobs] == [("dropped", True)]
 
-
-def _jobs(server: Server, number: int) -> list[Any]:
-    return _ledger(server).jobs_for(server.repo, number)  # type: ignore[attr-defined]
 
 
 def test_a_worker_killed_mid_review_is_replaced_and_posts_exactly_once(server: Server, gh: GitHubDouble,
                                                                       mistral: MistralDouble, stop_workers: None) -> None:
-    _open(gh, server, 13, "a3" * 20)
+    open_pull(gh, server, 13, "a3" * 20)
     review = first_added()
     calls = []
 
@@ -180,60 +77,53 @@ def test_a_worker_killed_mid_review_is_replaced_and_posts_exactly_once(server: S
 
     mistral.responder = slow_first
     before = len(mistral.requests)
-    assert server.deliver("pull_request", _pr_event(server, 13, "a3" * 20))[1]["status"] == "queued"
+    assert server.deliver("pull_request", pr_event(server, 13, "a3" * 20))[1]["status"] == "queued"
     doomed = server.start_worker()
     wait_for(lambda: len(mistral.requests) > before, what="the model call to start")
     doomed.kill9()
     server.start_worker()
-    wait_for(lambda: _jobs_settled(server, 1), timeout=60, what="the job to be taken over and finish")
-    assert len(_reviews(gh, server, 13)) == 1
-    (job,) = _jobs(server, 13)
+    wait_for(lambda: jobs_settled(server, 1), timeout=60, what="the job to be taken over and finish")
+    assert len(posted_reviews(gh, server, 13)) == 1
+    (job,) = jobs_of(server, 13)
     assert job.state == "done" and job.attempts == 2
 
 
 def test_two_workers_never_overspend_a_shared_monthly_budget(server: Server, gh: GitHubDouble, mistral: MistralDouble,
                                                              stop_workers: None) -> None:
     repo = server.repo  # type: ignore[attr-defined]
-    ledger = _ledger(server)
-    workers = [server.start_worker(), server.start_worker()]
-    # Workers apply the operator's budgets when they start; lower this repo's once they have.
-    wait_for(lambda: all("started" in w.log.read_text() for w in workers if w.log.exists()), what="workers")
-    before, _ = ledger.month_spend("repo", repo, _month())
-    ledger.set_budget("repo", repo, before + 0.004)  # room for one call's worst case ($0.0025), not two
-    _open(gh, server, 14, "a4" * 20)
-    _open(gh, server, 15, "a5" * 20)
+    ledger = ledger_of(server)
+    before, _ = ledger.month_spend("repo", repo, this_month())
+    # Budgets are configuration: these workers start with room for one call's worst case ($0.0025), not two.
+    budget = {"MISTRAL_REVIEW_MONTHLY_BUDGETS": f"repo:{repo}={before + 0.004:.6f}"}
+    server.start_worker(**budget), server.start_worker(**budget)
+    open_pull(gh, server, 14, "a4" * 20)
+    open_pull(gh, server, 15, "a5" * 20)
     review = first_added()
     mistral.responder = lambda body, attempt: Reply(review(body, attempt).content, usage=COSTLY, delay=0.5)
     for number, head in ((14, "a4" * 20), (15, "a5" * 20)):
-        assert server.deliver("pull_request", _pr_event(server, number, head))[1]["status"] == "queued"
-    wait_for(lambda: _jobs_settled(server, 2), timeout=60, what="both jobs to finish")
-    reviewed = [n for n in (14, 15) if _reviews(gh, server, n)]
+        assert server.deliver("pull_request", pr_event(server, number, head))[1]["status"] == "queued"
+    wait_for(lambda: jobs_settled(server, 2), timeout=60, what="both jobs to finish")
+    reviewed = [n for n in (14, 15) if posted_reviews(gh, server, n)]
     assert len(reviewed) == 1
-    spent, limit = ledger.month_spend("repo", repo, _month())
-    assert spent - before == pytest.approx(0.00222, abs=1e-5) and spent <= limit
-    ledger.set_budget("repo", repo, 1000)
+    spent, _ = ledger.month_spend("repo", repo, this_month())
+    assert spent - before == pytest.approx(0.00222, abs=1e-5) and spent <= before + 0.004
 
-
-def _month() -> str:
-    import time
-
-    return time.strftime("%Y-%m", time.gmtime())
 
 
 def test_two_quick_pushes_drop_the_older_job_before_it_spends(server: Server, gh: GitHubDouble,
                                                                mistral: MistralDouble, stop_workers: None) -> None:
-    _open(gh, server, 16, "b1" * 20)
+    open_pull(gh, server, 16, "b1" * 20)
     mistral.responder = first_added()
     before = len(mistral.requests)
-    assert server.deliver("pull_request", _pr_event(server, 16, "b1" * 20))[1]["status"] == "queued"
+    assert server.deliver("pull_request", pr_event(server, 16, "b1" * 20))[1]["status"] == "queued"
     gh.update_pull(server.repo, 16, head_sha="b2" * 20)  # type: ignore[attr-defined]
-    assert server.deliver("pull_request", _pr_event(server, 16, "b2" * 20, "synchronize"))[1]["status"] == "queued"
+    assert server.deliver("pull_request", pr_event(server, 16, "b2" * 20, "synchronize"))[1]["status"] == "queued"
     server.start_worker()
-    wait_for(lambda: _jobs_settled(server, 2), what="both jobs to finish")
-    jobs = {j.head_sha: j for j in _jobs(server, 16)}
+    wait_for(lambda: jobs_settled(server, 2), what="both jobs to finish")
+    jobs = {j.head_sha: j for j in jobs_of(server, 16)}
     assert jobs["b1" * 20].state == "dropped" and "superseded" in jobs["b1" * 20].detail
     assert jobs["b2" * 20].state == "done"
-    assert len(mistral.requests) - before == 1 and len(_reviews(gh, server, 16)) == 1
+    assert len(mistral.requests) - before == 1 and len(posted_reviews(gh, server, 16)) == 1
 
 
 def test_health_and_metrics(server: Server) -> None:

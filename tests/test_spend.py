@@ -22,9 +22,9 @@ import pytest
 
 from bot.cli import main
 from bot.core.settings import Settings
-from bot.server.ledger import Ledger, NewJob
+from bot.server.ledger import NewJob
 from bot.server.settings import ServerSettings
-from bot.server.worker import Worker
+from bot.server.worker import Worker, open_ledger
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.modelreplies import first_added
@@ -56,9 +56,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                "MISTRAL_SERVER_URL": mistral.url, "MISTRAL_REVIEW_DATA_DIR": str(data_dir),
                "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S": "0", "MISTRAL_REVIEW_MONTHLY_BUDGETS": f"repo:{REPO}=0.01"}
         settings = ServerSettings.from_env(env)
-        ledger = Ledger.for_data_dir(data_dir)
-        ledger.migrate()
-        ledger.set_budget("repo", REPO, 0.01)
+        ledger = open_ledger(settings)
         days = _days_this_month()
         for (number, diff), day in zip(PRS.items(), days * 3):
             head = f"{number:02d}" * 20
@@ -169,16 +167,21 @@ def test_the_dashboard_screenshot_has_a_drawn_chart(server: Server, tmp_path: Pa
 
 
 def test_budget_alerts_reach_the_summary_and_metrics(seeded: dict[str, Any], server: Server) -> None:
-    ledger, gh = seeded["ledger"], seeded["gh"]
-    spent, _ = ledger.month_spend("repo", REPO, time.strftime("%Y-%m", time.gmtime()))
-    ledger.set_budget("repo", REPO, spent / 0.85)  # 85% used: past the 80% alert
+    gh = seeded["gh"]
+    spent, _ = seeded["ledger"].month_spend("repo", REPO, time.strftime("%Y-%m", time.gmtime()))
+    # The operator restarts with a lower cap (85% used: past the 80% alert); the cap is configuration, read at start.
+    env = {**server.env, "MISTRAL_REVIEW_MONTHLY_BUDGETS": f"repo:{REPO}={spent / 0.85:.6f}"}
+    ledger = open_ledger(ServerSettings.from_env(env))
     gh.add_pull(REPO, 34, base_sha=BASE_SHA, head_sha="34" * 20, files=diff_files("tiny-one-line-fix.diff"))
     job = ledger.accept(NewJob("alert-34", "pull_request", REPO, 34, "34" * 20, None), now=time.time())
-    env = seeded["env"]
     Worker(ServerSettings.from_env(env), Settings.from_env(env), ledger=ledger).handle(job.job_id)
     summary = next(c["body"] for c in gh.issue_comments(REPO, 34) if "mistral-review:summary" in c["body"])
     assert "Monthly budget alert: this repo has used 8" in summary
-    status, text = server.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    restarted = Server(env, seeded["data_dir"])
+    try:
+        status, text = restarted.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        restarted.stop()
     ratio = next(line for line in text.splitlines() if line.startswith("mistral_review_budget_used_ratio{"))
     assert status == 200 and float(ratio.split()[-1]) >= 0.8
     seeded["mistral"].responder = lambda body, attempt: Reply()

@@ -59,7 +59,7 @@ def test_jobs_of_an_installation_share_one_token_and_post_as_the_app(tmp_path: P
 
 
 def test_the_pr_marker_follows_the_ledger_when_the_ledger_knows_more(tmp_path: Path) -> None:
-    from bot.server.records import ReviewRow
+    from bot.core.spend import Usage
 
     with GitHubDouble() as gh, MistralDouble() as mistral:
         gh.add_repo(REPO)
@@ -69,9 +69,12 @@ def test_the_pr_marker_follows_the_ledger_when_the_ledger_knows_more(tmp_path: P
                "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S": "0"}
         ledger = Ledger.for_data_dir(tmp_path)
         ledger.migrate()
-        # A run the PR's marker never heard of (its summary edit was lost) is in the ledger.
-        ledger.record_review(ReviewRow(REPO, 5, "u", "0" * 40, 10, 100_000, 20_000, 0.027, False, 1.0, 2.0,
-                                       "reviewed"))
+        # A run the PR's marker never heard of (killed after the model answered) is in the ledger.
+        lost = ledger.claim(ledger.accept(NewJob("d4", "pull_request", REPO, 5, "04" * 20, None), now=0.5).job_id or "",
+                            worker="dead", lease_s=1, now=0.5)
+        assert lost is not None
+        ledger.settle(lost, month="1970-01", reserved=0.03, usage=Usage(100_000, 20_000, 0.027, 1), model="m", now=0.6)
+        ledger.finish(lost.id, lost.attempts, state="failed", detail="killed", now=0.7)
         gh.add_pull(REPO, 5, base_sha=BASE_SHA, head_sha="05" * 20, files=diff_files("tiny-one-line-fix.diff"))
         job = ledger.accept(NewJob("d5", "pull_request", REPO, 5, "05" * 20, None), now=1.0)
         assert job.job_id

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.core.batching import Batch, Counter, Plan, RequestShape, Skipped, plan_batches
 from bot.core.classify import SkipReason
@@ -19,7 +19,7 @@ from bot.core.halving import halve
 from bot.core.reply import Comment, Dropped, finalise, parse_reply, reply_entries
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
-from bot.review.ports import BudgetGate, Completion, Model
+from bot.review.ports import BudgetGate, Call, Completion, Model
 from bot.review.prompting import Prompts, user_message
 
 log = logging.getLogger(__name__)
@@ -127,18 +127,18 @@ class _Budget:
         self._left = left
         self._lock = threading.Lock()
 
-    def reserve(self, amount: float) -> bool:
+    def reserve(self, call: Call) -> bool:
         with self._lock:
-            if self._left is not None and amount > self._left + 1e-12:
+            if self._left is not None and call.reserved > self._left + 1e-12:
                 return False
             if self._left is not None:
-                self._left -= amount
+                self._left -= call.reserved
             return True
 
-    def settle(self, reserved: float, spent: float) -> None:
+    def settle(self, call: Call) -> None:
         with self._lock:
             if self._left is not None:
-                self._left += reserved - spent
+                self._left += call.reserved - (call.usage.cost_usd if call.usage else 0.0)
 
 
 def _usage(completion: Completion, batch: Batch, counter: Counter, settings: Settings) -> Usage:
@@ -173,19 +173,19 @@ class _AllOf:
     def __init__(self, gates: Sequence[BudgetGate]) -> None:
         self._gates = gates
 
-    def reserve(self, amount: float) -> bool:
+    def reserve(self, call: Call) -> bool:
         held: list[BudgetGate] = []
         for gate in self._gates:
-            if not gate.reserve(amount):
+            if not gate.reserve(call):
                 for done in held:
-                    done.settle(amount, 0.0)
+                    done.settle(call)
                 return False
             held.append(gate)
         return True
 
-    def settle(self, reserved: float, spent: float) -> None:
+    def settle(self, call: Call) -> None:
         for gate in self._gates:
-            gate.settle(reserved, spent)
+            gate.settle(call)
 
 
 @dataclass(frozen=True)
@@ -206,8 +206,9 @@ class _Call:
 def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
     """Ask about one batch; a cut-off or unreadable reply is retried as two halves, else the batch fails."""
     settings = call.settings
-    reserved = worst_case(batch.input_tokens, settings.output_tokens, settings.price)
-    if not call.budget.reserve(reserved):
+    spend = Call(worst_case(batch.input_tokens, settings.output_tokens, settings.price), settings.model,
+                 settings.budget_usd)
+    if not call.budget.reserve(spend):
         if depth:
             return BatchResult(batch.index, error="no budget left to retry", failed_paths=tuple(batch.paths))
         return BatchResult(batch.index, not_run=True)
@@ -217,10 +218,10 @@ def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
                                          timeout_s=settings.read_timeout_s(batch.input_tokens))
     except ModelError as exc:
         lost = _lost(exc.lost_attempts, batch, settings)
-        call.budget.settle(reserved, lost.cost_usd)
+        call.budget.settle(replace(spend, usage=lost if lost.calls else None))
         return BatchResult(batch.index, usage=lost, error=str(exc), failed_paths=tuple(batch.paths))
     usage = _usage(completion, batch, call.counter, settings) + _lost(completion.lost_attempts, batch, settings)
-    call.budget.settle(reserved, usage.cost_usd)
+    call.budget.settle(replace(spend, usage=usage))
     problem = _unusable(completion)
     if problem is None:
         comments, dropped = parse_reply(completion.content, batch)

@@ -143,11 +143,21 @@ class Model(Protocol):
         """Return one reply; `timeout_s` is the read timeout that fits this request."""
 
 
+@dataclass(frozen=True)
+class Call:
+    """One model call as budget gates see it: its worst case before, its usage after (None: nothing was paid)."""
+
+    reserved: float
+    model: str
+    budget_usd: float  # the PR's budget in force for this run
+    usage: Usage | None = None
+
+
 class BudgetGate(Protocol):
-    """Something that must agree before a model call is made."""
+    """Something that must agree before a model call is made, and hears what each call cost."""
 
-    def reserve(self, amount: float) -> bool:
-        """Hold `amount` dollars; False when it does not fit."""
+    def reserve(self, call: Call) -> bool:
+        """Hold `call.reserved` dollars; False when it does not fit."""
 
-    def settle(self, reserved: float, spent: float) -> None:
-        """Turn a hold into what was really spent."""
+    def settle(self, call: Call) -> None:
+        """Turn a hold into what was really spent (called the moment the call returns, or fails)."""

@@ -28,6 +28,7 @@ from bot.hosts.github.events import (
     same_secret,
     verify_signature,
 )
+from bot.server.clients import Clients
 from bot.server.dashboard import render_dashboard
 from bot.server.ledger import Ledger, NewJob
 from bot.server.logs import delivery_id
@@ -54,8 +55,9 @@ def _answer(code: int, **body: Any) -> tuple[Response, int]:
 
 
 def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metrics: Metrics,
-               clock: Callable[[], float] = time.time) -> Flask:
+               clock: Callable[[], float] = time.time, clients: Clients | None = None) -> Flask:
     """Build the app over a ledger, a queue and metrics (tests pass their own)."""
+    github = clients or Clients(settings)
     app = Flask("mistral_review")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1  # one more, so reading can tell "exactly" from "over"
     if settings.insecure_no_signature and not settings.webhook_secret:
@@ -108,6 +110,10 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         return _accept(event, decision)
 
     def _accept(event: str, job: ReviewJob) -> tuple[int, dict[str, Any]]:
+        if job.comment_id is not None:  # a /review: only people with write access, checked before anything is recorded
+            refused = _refuse_commenter(job)
+            if refused is not None:
+                return refused
         delivery = delivery_id.get() or f"no-delivery-{time.time_ns()}"
         result = ledger.accept(NewJob(delivery, event, job.repo, job.pr_number, job.head_sha, job.installation_id,
                                       job.forced, job.commenter or "", job.comment_id), now=clock())
@@ -118,6 +124,17 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         except Exception:  # the reaper re-enqueues jobs whose enqueue was lost
             log.exception("enqueue failed; the reaper will pick the job up")
         return 202, {"status": "queued", "job": result.job_id}
+
+    def _refuse_commenter(job: ReviewJob) -> tuple[int, dict[str, Any]] | None:
+        try:
+            allowed = github.may_request_review(job.repo, job.pr_number, job.commenter or "", job.installation_id)
+        except Exception as exc:  # noqa: BLE001 - unverifiable is refused (fail closed), never a 5xx
+            log.warning("could not check %s's permission: %s", job.commenter, exc)
+            return 202, {"status": "ignored", "reason": "could not check the commenter's permission on GitHub; "
+                                                         "/review ignored (comment again)"}
+        if allowed:
+            return None
+        return 202, {"status": "ignored", "reason": f"{job.commenter} has no write access; /review ignored"}
 
     @app.errorhandler(500)
     def crashed(_: Exception) -> tuple[Response, int]:

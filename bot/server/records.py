@@ -69,3 +69,21 @@ class ReviewRow:
     job_id: str | None = None
     installation_id: int | None = None
     model: str = ""
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One paid model call, booked the moment it returned (before anything was posted)."""
+
+    job_id: str | None
+    attempt: int
+    repo: str
+    pr_number: int
+    installation_id: int | None
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    estimated: bool
+    created_at: float
+    review_id: int | None = None

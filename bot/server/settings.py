@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_data_path
 
@@ -69,8 +71,7 @@ class ServerSettings:
             github_api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
             app_id=int(app_id) if app_id else None,
             app_private_key=key,
-            pr_budget_cap_usd=_float(env, "MISTRAL_REVIEW_PR_BUDGET_CAP_USD"),
-            monthly_budgets=parse_budgets(env.get("MISTRAL_REVIEW_MONTHLY_BUDGETS", "")),
+            **operator_budgets(env),
             review_drafts=env.get("MISTRAL_REVIEW_REVIEW_DRAFTS", "").lower() in ("1", "true", "yes"),
             metrics_per_repo=env.get("MISTRAL_REVIEW_METRICS_PER_REPO", "").lower() in ("1", "true", "yes"),
             lease_s=_float(env, "MISTRAL_REVIEW_LEASE_S") or 120.0,
@@ -100,6 +101,37 @@ def _float(env: Mapping[str, str], name: str) -> float | None:
         return float(value)
     except ValueError:
         raise UsageError(f"{name} must be a number, not {value!r}") from None
+
+
+BUDGET_VARIABLES = ("MISTRAL_REVIEW_PR_BUDGET_CAP_USD", "MISTRAL_REVIEW_MONTHLY_BUDGETS")
+
+
+def operator_budgets(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read the operator's budgets: from the TOML file MISTRAL_REVIEW_CONFIG names, or from the environment.
+
+    Read once at start and never stored: what is read is the whole truth, so a removed cap is gone.
+    The file looks like: `[budgets]` with `pr_cap_usd = 0.5` and `monthly = { "repo:o/r" = 10 }`.
+    """
+    path = env.get("MISTRAL_REVIEW_CONFIG")
+    if not path:
+        return {"pr_budget_cap_usd": _float(env, "MISTRAL_REVIEW_PR_BUDGET_CAP_USD"),
+                "monthly_budgets": parse_budgets(env.get("MISTRAL_REVIEW_MONTHLY_BUDGETS", ""))}
+    both = [name for name in BUDGET_VARIABLES if env.get(name)]
+    if both:
+        raise UsageError(f"budgets are set both in MISTRAL_REVIEW_CONFIG and in {', '.join(both)}: keep one")
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read MISTRAL_REVIEW_CONFIG {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"MISTRAL_REVIEW_CONFIG {path} is not valid TOML: {exc}") from None
+    budgets = data.get("budgets", {})
+    monthly = budgets.get("monthly", {})
+    cap = budgets.get("pr_cap_usd")
+    if not isinstance(monthly, dict) or not (cap is None or isinstance(cap, (int, float))):
+        raise UsageError(f"MISTRAL_REVIEW_CONFIG {path}: [budgets] wants pr_cap_usd = USD and monthly = {{ \"repo:o/r\" = USD }}")
+    text = "; ".join(f"{target}={amount}" for target, amount in monthly.items())
+    return {"pr_budget_cap_usd": None if cap is None else float(cap), "monthly_budgets": parse_budgets(text)}
 
 
 def parse_budgets(text: str) -> tuple[tuple[str, str, float], ...]:

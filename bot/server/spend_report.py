@@ -1,4 +1,8 @@
-"""Spend reports from ledger rows: totals per repo and per PR, and the dashboard's figures. Pure."""
+"""Spend reports from ledger rows: totals per repo and per PR, and the dashboard's figures. Pure.
+
+Dollars and tokens come from the paid calls (each booked when it returned, posted or not);
+review counts and changed lines come from the reviews.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.server.records import ReviewRow
+from bot.server.records import CallRow, ReviewRow
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,15 @@ class Report:
     prs: list[Totals] = field(default_factory=list)
 
 
-def _add(into: dict[str, Any], row: ReviewRow) -> None:
+def _add_review(into: dict[str, Any], row: ReviewRow) -> None:
     into["reviews"] += 1
+    into["changed_lines"] += row.changed_lines
+
+
+def _add_call(into: dict[str, Any], row: CallRow) -> None:
     into["prompt_tokens"] += row.prompt_tokens
     into["completion_tokens"] += row.completion_tokens
     into["cost_usd"] += row.cost_usd
-    into["changed_lines"] += row.changed_lines
     into["estimated"] = into["estimated"] or row.estimated
 
 
@@ -74,16 +81,20 @@ def _empty() -> dict[str, Any]:
             "estimated": False}
 
 
-def build_report(rows: Iterable[ReviewRow], *, month: str | None,
+def build_report(rows: Iterable[ReviewRow], calls: Iterable[CallRow], *, month: str | None,
                  budget: Callable[[str], tuple[float, float | None]] | None = None) -> Report:
-    """Total ledger rows per repo and per PR; `budget(repo)` gives (spent, limit) for the month."""
+    """Total reviews and paid calls per repo and per PR; `budget(repo)` gives (spent, limit) for the month."""
     by_repo: dict[str, dict[str, Any]] = defaultdict(_empty)
     by_pr: dict[tuple[str, int], dict[str, Any]] = defaultdict(_empty)
     urls: dict[tuple[str, int], str] = {}
     for row in rows:
-        _add(by_repo[row.repo], row)
-        _add(by_pr[(row.repo, row.pr_number)], row)
+        _add_review(by_repo[row.repo], row)
+        _add_review(by_pr[(row.repo, row.pr_number)], row)
         urls[(row.repo, row.pr_number)] = row.pr_url
+    for call in calls:
+        _add_call(by_repo[call.repo], call)
+        _add_call(by_pr[(call.repo, call.pr_number)], call)
+        urls.setdefault((call.repo, call.pr_number), f"https://github.com/{call.repo}/pull/{call.pr_number}")
     repos = []
     for repo, values in sorted(by_repo.items()):
         spent, limit = budget(repo) if budget else (None, None)
@@ -137,11 +148,11 @@ def report_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def daily_spend(rows: Sequence[ReviewRow], today: int) -> list[tuple[int, float]]:
+def daily_spend(calls: Sequence[CallRow], today: int) -> list[tuple[int, float]]:
     """Return (day, dollars) for each day of the month up to `today`, zero where nothing was spent."""
     days: dict[int, float] = defaultdict(float)
-    for row in rows:
-        days[time.gmtime(row.finished_at).tm_mday] += row.cost_usd
+    for call in calls:
+        days[time.gmtime(call.created_at).tm_mday] += call.cost_usd
     return [(day, days.get(day, 0.0)) for day in range(1, today + 1)]
 
 

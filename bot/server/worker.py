@@ -1,9 +1,10 @@
 """The job worker: claim a ledger job, review its PR once, record what it cost.
 
-A job is claimed with a lease that a background thread renews; a worker that dies
-(kill -9) stops renewing, the lease runs out, and the reaper of any worker re-enqueues
-the job. The retry is safe because a review carries its job id: if it landed, it is
-not posted again.
+A job is claimed with a fenced lease (an attempt number) that a background thread renews; a
+worker that dies (kill -9) stops renewing, the lease runs out, and the reaper of any worker
+re-enqueues the job. A worker that loses its lease stops before its next model call or post.
+The retry is safe because a review carries its job id: if it landed, it is not posted again.
+Each model call is booked in the ledger the moment it returns, whatever happens next.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from datetime import datetime, timezone
 from bot.core.errors import ReviewError
 from bot.core.marker import derive_key
 from bot.core.settings import Settings
-from bot.hosts.github.app import AppClients
-from bot.hosts.github.client import GitHubClient
-from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.llm.mistral import model_from_settings
 from bot.llm.tokens import default_counter
-from bot.review.ports import ReviewRequest
+from bot.review.ports import Call, Outcome, ReviewRequest
 from bot.review.prompting import load_prompts
 from bot.review.pull_flow import review_pull
+from bot.server.clients import Clients
 from bot.server.ledger import Job, Ledger, ReviewRow
 from bot.server.logs import delivery_id
 from bot.server.queue import JobQueue
@@ -36,35 +35,47 @@ log = logging.getLogger("mistral_review.worker")
 ALERT_LEVELS = (1.0, 0.8)
 
 
+class LeaseLost(ReviewError):
+    """Another attempt holds the job now: this one must stop."""
+
+
 def month_of(epoch: float) -> str:
     """Return the UTC month (YYYY-MM) of a time."""
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m")
 
 
 def open_ledger(settings: ServerSettings) -> Ledger:
-    """Open (and migrate) the ledger: PostgreSQL when DATABASE_URL is set, else SQLite in the data dir."""
-    ledger = Ledger(settings.database_url) if settings.database_url else Ledger.for_data_dir(settings.data_dir)
+    """Open (and migrate) the ledger with the operator's budgets: PostgreSQL when DATABASE_URL is set, else SQLite."""
+    budgets = {(scope, key): dollars for scope, key, dollars in settings.monthly_budgets}
+    ledger = (Ledger(settings.database_url, budgets=budgets) if settings.database_url
+              else Ledger.for_data_dir(settings.data_dir, budgets=budgets))
     ledger.migrate()
-    for scope, key, dollars in settings.monthly_budgets:
-        ledger.set_budget(scope, key, dollars)
     return ledger
 
 
 class LedgerBudget:
-    """The monthly repo and installation budgets as a gate on each model call (atomic across workers)."""
+    """The monthly and per-PR budgets as a gate on each model call (atomic across workers), fenced by the lease."""
 
-    def __init__(self, ledger: Ledger, job: Job, month: str) -> None:
-        self._ledger, self._job, self._month = ledger, job, month
+    def __init__(self, ledger: Ledger, job: Job, month: str, lost: threading.Event,
+                 clock: Callable[[], float]) -> None:
+        self._ledger, self._job, self._month, self._lost, self._clock = ledger, job, month, lost, clock
 
-    def reserve(self, amount: float) -> bool:
-        """Hold `amount` in this month's repo and installation budgets."""
-        return self._ledger.reserve(repo=self._job.repo, installation_id=self._job.installation_id,
-                                    month=self._month, amount=amount, job_id=self._job.id)
+    def reserve(self, call: Call) -> bool:
+        """Hold the call's worst case in the month's repo and installation budgets and the PR's."""
+        if self._lost.is_set():
+            raise LeaseLost("the job's lease was lost; stopping before the next model call")
+        if self._ledger.reserve(self._job, month=self._month, amount=call.reserved, pr_cap=call.budget_usd):
+            return True
+        if not self._ledger.holds(self._job):
+            raise LeaseLost("the job's lease was lost; stopping before the next model call")
+        return False
 
-    def settle(self, reserved: float, spent: float) -> None:
-        """Replace the hold with what was spent."""
-        self._ledger.settle(repo=self._job.repo, installation_id=self._job.installation_id, month=self._month,
-                            reserved=reserved, spent=spent, job_id=self._job.id)
+    def settle(self, call: Call) -> None:
+        """Book the call (paid whatever happens next) and replace the hold with what it cost."""
+        mine = self._ledger.settle(self._job, month=self._month, reserved=call.reserved, usage=call.usage,
+                                   model=call.model, now=self._clock())
+        if not mine or self._lost.is_set():
+            raise LeaseLost("the job's lease was lost; its reply is booked but not posted")
 
 
 def budget_alerts(ledger: Ledger, job: Job, month: str) -> list[str]:
@@ -87,33 +98,23 @@ class Worker:
     """Runs review jobs for this machine."""
 
     def __init__(self, settings: ServerSettings, review_settings: Settings, *, ledger: Ledger,
-                 clock: Callable[[], float] = time.time) -> None:
+                 enqueue: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.settings, self.review_settings, self.ledger, self.clock = settings, review_settings, ledger, clock
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self._apps = (AppClients(app_id=settings.app_id, private_key=settings.app_private_key or "",
-                                 base_url=settings.github_api_url, write_interval_s=settings.github_write_interval_s)
-                      if settings.app_id else None)
-        self._token_client: GitHubClient | None = None
-
-    def _client(self, job: Job) -> GitHubClient:
-        if self._apps is not None and job.installation_id is not None:
-            return self._apps.for_installation(job.installation_id)
-        if self._token_client is None:
-            self._token_client = GitHubClient(token=self.settings.github_token, base_url=self.settings.github_api_url,
-                                              write_interval_s=self.settings.github_write_interval_s)
-        return self._token_client
+        self._enqueue = enqueue
+        self._clients = Clients(settings)
 
     def handle(self, job_id: str) -> None:
-        """Claim and run one job; a job someone else holds is left alone."""
+        """Claim and run one job; a job someone else holds (or whose PR is busy) is left alone."""
         job = self.ledger.claim(job_id, worker=self.name, lease_s=self.settings.lease_s, now=self.clock())
         if job is None:
             return
         delivery_id.set(job.delivery_id)
-        stop = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(job, stop), daemon=True)
+        stop, lost = threading.Event(), threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(job, stop, lost), daemon=True)
         renewer.start()
         try:
-            state, detail = self._run(job)
+            state, detail = self._run(job, lost)
         except ReviewError as exc:
             state, detail = "failed", str(exc)
         except Exception as exc:  # a job must end in the ledger whatever broke
@@ -122,42 +123,71 @@ class Worker:
         finally:
             stop.set()
             renewer.join()
-        self.ledger.finish(job.id, state=state, detail=detail[:500], now=self.clock())
+        waiting = self.ledger.finish(job.id, job.attempts, state=state, detail=detail[:500], now=self.clock())
+        if waiting is None:
+            log.warning("job %s attempt %d lost its lease; another attempt owns it", job.id, job.attempts)
+            return
         log.info("job %s %s: %s", job.id, state, detail)
+        for next_id in waiting:  # the PR is free: its queued jobs may run now
+            self._queue(next_id)
 
-    def _renew(self, job: Job, stop: threading.Event) -> None:
+    def _queue(self, job_id: str) -> None:
+        if self._enqueue is None:
+            return  # the reaper picks it up after the grace period
+        try:
+            self._enqueue(job_id)
+        except Exception:  # the reaper re-enqueues jobs whose enqueue was lost
+            log.exception("enqueue of job %s failed; the reaper will pick it up", job_id)
+
+    def _renew(self, job: Job, stop: threading.Event, lost: threading.Event) -> None:
+        """Renew the lease until stopped; a database hiccup is retried, a lost lease stops the job."""
+        last_ok = self.clock()
         while not stop.wait(self.settings.lease_s / 3):
-            self.ledger.renew(job.id, worker=self.name, lease_s=self.settings.lease_s, now=self.clock())
+            try:
+                if not self.ledger.renew(job.id, job.attempts, lease_s=self.settings.lease_s, now=self.clock()):
+                    lost.set()
+                    return
+                last_ok = self.clock()
+            except Exception:  # transient: try again until the lease would have run out
+                log.warning("renewing job %s failed; retrying", job.id, exc_info=True)
+                if self.clock() - last_ok >= self.settings.lease_s:
+                    lost.set()
+                    return
 
-    def _run(self, job: Job) -> tuple[str, str]:
-        if self.ledger.newer_job_exists(job):
-            return "dropped", "superseded by a newer job for this pull request"
-        client = self._client(job)
+    def _run(self, job: Job, lost: threading.Event) -> tuple[str, str]:
+        client = self._clients.for_installation(job.installation_id)
         pr = client.pull(job.repo, job.pr_number)
-        if job.comment_id is not None:
-            if pr.permission(job.commenter) not in WRITE_PERMISSIONS:
-                return "dropped", f"{job.commenter} has no write access; /review ignored"
-            try:  # the 👀 is a courtesy: a refused reaction must not cost the review
+        if job.comment_id is not None:  # the commenter's write access was checked before the job was recorded
+            try:
                 pr.react(job.comment_id, "eyes")
-            except ReviewError as exc:
-                log.warning("job %s: could not react to comment %s: %s", job.id, job.comment_id, exc)
+            except ReviewError as exc:  # a reaction is a courtesy, never a reason to fail the review
+                log.warning("could not react to /review comment %s: %s", job.comment_id, exc)
         if job.attempts > 1 and pr.find_review(job.id) is not None:
             return "done", "review already posted by an earlier attempt"
         started = self.clock()
         month = month_of(started)
         request = ReviewRequest(force=job.comment_id is not None, rereview=job.forced,
-                          review_drafts=self.settings.review_drafts, run_id=job.id,
-                          expected_head=None if job.comment_id is not None else job.head_sha,
-                          budget_cap_usd=self.settings.pr_budget_cap_usd,
-                          gates=(LedgerBudget(self.ledger, job, month),),
-                          ledger_totals=self.ledger.pr_totals(job.repo, job.pr_number),
-                          notes=budget_alerts(self.ledger, job, month),
-                          marker_key=derive_key(self.settings.webhook_secret or self.review_settings.api_key or ""))
+                                review_drafts=self.settings.review_drafts, run_id=job.id,
+                                expected_head=None if job.comment_id is not None else job.head_sha,
+                                budget_cap_usd=self.settings.pr_budget_cap_usd,
+                                gates=(LedgerBudget(self.ledger, job, month, lost, self.clock),),
+                                ledger_totals=self.ledger.pr_totals(job.repo, job.pr_number),
+                                notes=budget_alerts(self.ledger, job, month),
+                                marker_key=derive_key(self.settings.webhook_secret or self.review_settings.api_key or ""))
         outcome = review_pull(pr, identity=client.identity(), base_settings=self.review_settings,
                               model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
                               request=request)
+        return self._conclude(job, outcome, started)
+
+    def _conclude(self, job: Job, outcome: Outcome, started: float) -> tuple[str, str]:
         if outcome.status == "superseded":
+            newer = self.ledger.supersede(job, outcome.head_sha, now=self.clock())
+            if newer is not None:
+                self._queue(newer)
             return "dropped", f"superseded: {outcome.reason}"
+        cover = outcome.coverage
+        if cover is not None and cover.failed and not cover.answered:
+            return "failed", f"review failed: all {len(cover.failed)} model call(s) failed; /review retries it"
         if outcome.status not in ("skipped", "up-to-date"):
             u = outcome.usage
             self.ledger.record_review(ReviewRow(
@@ -169,7 +199,7 @@ class Worker:
 
 def reap_forever(ledger: Ledger, queue: JobQueue, settings: ServerSettings, stop: threading.Event,
                  clock: Callable[[], float] = time.time) -> None:
-    """Re-enqueue jobs whose lease ran out or whose enqueue was lost, until stopped."""
+    """Re-enqueue, once each, jobs whose lease ran out or whose enqueue was lost, until stopped."""
     while not stop.wait(settings.reap_every_s):
         try:
             for job_id in ledger.expired(now=clock(), queued_grace_s=settings.queued_grace_s):
@@ -183,7 +213,7 @@ def run_worker(settings: ServerSettings, review_settings: Settings, *, threads: 
     """Run a worker with its reaper until SIGINT or SIGTERM."""
     ledger = open_ledger(settings)
     queue = JobQueue.open(data_dir=settings.data_dir, redis_url=settings.redis_url)
-    worker = Worker(settings, review_settings, ledger=ledger)
+    worker = Worker(settings, review_settings, ledger=ledger, enqueue=queue.enqueue)
     stop = threading.Event()
     reaper = threading.Thread(target=reap_forever, args=(ledger, queue, settings, stop), daemon=True)
     reaper.start()

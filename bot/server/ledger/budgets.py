@@ -1,0 +1,111 @@
+"""Budgets: monthly (repo, installation) and per-PR holds reserved at worst case, settled with each paid call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, case, select, update
+
+from bot.core.spend import Usage
+from bot.server.ledger.base import LedgerBase
+from bot.server.ledger.schema import budget_months, calls, check_month, jobs, micros, pr_budgets, scopes, usd
+from bot.server.records import Job
+
+
+def _less(column: Any, amount: int) -> Any:
+    """Return `column - amount`, never below zero."""
+    return case((column > amount, column - amount), else_=0)
+
+
+class BudgetsMixin(LedgerBase):
+    """The budget_months, pr_budgets and calls tables."""
+
+    def _ensure_rows(self, conn: Connection, found: list[tuple[str, str]], month: str, repo: str, pr: int) -> None:
+        for scope, key in found:
+            conn.execute(self._insert(budget_months).values(
+                scope=scope, key=key, month=month, spent_micros=0, reserved_micros=0).on_conflict_do_nothing())
+        conn.execute(self._insert(pr_budgets).values(
+            repo=repo, pr_number=pr, spent_micros=0, reserved_micros=0).on_conflict_do_nothing())
+
+    def reserve(self, job: Job, *, month: str, amount: float, pr_cap: float | None = None) -> bool:
+        """Hold `amount` against the monthly caps and the PR's cap, all or nothing, for this attempt of `job`.
+
+        False when it does not fit, or when this attempt no longer holds the job. Each check and add
+        is one statement under the row's lock, so concurrent jobs never hold more than a cap.
+        """
+        check_month(month)
+        if amount < 0:
+            raise ValueError("cannot reserve a negative amount")
+        held, found = micros(amount), scopes(job.repo, job.installation_id)
+        with self._write() as conn:
+            mine = conn.execute(update(jobs).where(
+                jobs.c.id == job.id, jobs.c.attempts == job.attempts, jobs.c.state == "running",
+            ).values(held_micros=jobs.c.held_micros + held, pr_held_micros=jobs.c.pr_held_micros + held,
+                     held_month=month)).rowcount
+            if mine != 1:
+                return False
+            self._ensure_rows(conn, found, month, job.repo, job.pr_number)
+            for scope, key in found:
+                stmt = update(budget_months).where(budget_months.c.scope == scope, budget_months.c.key == key,
+                                                   budget_months.c.month == month)
+                limit = self._limits.get((scope, key))
+                if limit is not None:
+                    stmt = stmt.where(budget_months.c.spent_micros + budget_months.c.reserved_micros + held <= limit)
+                if conn.execute(stmt.values(reserved_micros=budget_months.c.reserved_micros + held)).rowcount != 1:
+                    conn.rollback()  # undo what this transaction held
+                    return False
+            stmt = update(pr_budgets).where(pr_budgets.c.repo == job.repo, pr_budgets.c.pr_number == job.pr_number)
+            if pr_cap is not None:
+                stmt = stmt.where(pr_budgets.c.spent_micros + pr_budgets.c.reserved_micros + held <= micros(pr_cap))
+            if conn.execute(stmt.values(reserved_micros=pr_budgets.c.reserved_micros + held)).rowcount != 1:
+                conn.rollback()
+                return False
+        return True
+
+    def settle(self, job: Job, *, month: str, reserved: float, usage: Usage | None, model: str, now: float) -> bool:
+        """Book a call the moment it returns and release its hold; return whether this attempt still holds the job.
+
+        The call is booked whatever happens (it was paid); the hold is released only while this
+        attempt holds the job: a later attempt has already taken the old attempt's holds back.
+        """
+        check_month(month)
+        held, used = micros(reserved), micros(usage.cost_usd) if usage else 0
+        with self._write() as conn:
+            mine = conn.execute(update(jobs).where(
+                jobs.c.id == job.id, jobs.c.attempts == job.attempts, jobs.c.state == "running",
+            ).values(held_micros=_less(jobs.c.held_micros, held),
+                     pr_held_micros=_less(jobs.c.pr_held_micros, held))).rowcount == 1
+            self._ensure_rows(conn, scopes(job.repo, job.installation_id), month, job.repo, job.pr_number)
+            self._release(conn, scopes(job.repo, job.installation_id), month, held if mine else 0, used)
+            self._release_pr(conn, job.repo, job.pr_number, held if mine else 0, used)
+            if usage is not None:
+                conn.execute(calls.insert().values(
+                    job_id=job.id, attempt=job.attempts, repo=job.repo, pr_number=job.pr_number,
+                    installation_id=job.installation_id, model=model, prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens, cost_micros=used, estimated=usage.estimated,
+                    created_at=now))
+        return mine
+
+    def _release(self, conn: Connection, found: list[tuple[str, str]], month: str, held: int, used: int) -> None:
+        for scope, key in found:
+            conn.execute(update(budget_months).where(
+                budget_months.c.scope == scope, budget_months.c.key == key, budget_months.c.month == month,
+            ).values(reserved_micros=_less(budget_months.c.reserved_micros, held),
+                     spent_micros=budget_months.c.spent_micros + used))
+
+    def _release_pr(self, conn: Connection, repo: str, pr_number: int, held: int, used: int) -> None:
+        conn.execute(update(pr_budgets).where(pr_budgets.c.repo == repo, pr_budgets.c.pr_number == pr_number).values(
+            reserved_micros=_less(pr_budgets.c.reserved_micros, held), spent_micros=pr_budgets.c.spent_micros + used))
+
+    def month_spend(self, scope: str, key: str, month: str) -> tuple[float, float | None]:
+        """Return (dollars spent in the month, monthly cap from the configuration or None) for a scope."""
+        check_month(month)
+        with self._read() as conn:
+            spent = conn.execute(select(budget_months.c.spent_micros).where(
+                budget_months.c.scope == scope, budget_months.c.key == key, budget_months.c.month == month)).scalar()
+        limit = self._limits.get((scope, key))
+        return usd(spent), None if limit is None else usd(limit)
+
+    def budgets(self) -> list[tuple[str, str, float]]:
+        """Return the monthly caps this process was started with."""
+        return [(scope, key, usd(limit)) for (scope, key), limit in sorted(self._limits.items())]

@@ -1,0 +1,1 @@
+"""The ledger's Alembic environment and revisions (run by `Ledger.migrate`, never by hand)."""
