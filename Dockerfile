@@ -1,5 +1,7 @@
-# mistral-review: the GitHub Action (`action`) and the webhook server (`serve`, the default).
-FROM python:3.12-slim
+# mistral-review in two images from one file:
+#   the GitHub Action (the last stage, which action.yml builds): the base install only, to start fast;
+#   the webhook server: `docker build --target server -t mistral-review-server .` (adds the [server] extra).
+FROM python:3.12-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -7,11 +9,16 @@ WORKDIR /opt/mistral-review
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY prompts ./prompts
-RUN pip install '.[server]' && mkdir -p /var/lib/mistral-review && chown nobody:nogroup /var/lib/mistral-review
-
 # Docker actions must run as root (GitHub's rule: the workspace and GITHUB_OUTPUT belong to root),
 # so there is no USER here; `serve` drops to MISTRAL_REVIEW_RUN_AS itself before it opens anything.
+ENTRYPOINT ["mistral-review"]
+
+FROM base AS server
+RUN pip install '.[server]' && mkdir -p /var/lib/mistral-review && chown nobody:nogroup /var/lib/mistral-review
 ENV MISTRAL_REVIEW_RUN_AS=nobody MISTRAL_REVIEW_DATA_DIR=/var/lib/mistral-review
 EXPOSE 8080
-ENTRYPOINT ["mistral-review"]
 CMD ["serve", "--host", "0.0.0.0"]
+
+FROM base AS action
+RUN pip install .
+CMD ["action"]

@@ -189,6 +189,11 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
                             marker_key=marker_key)
     outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                           counter=default_counter(), prompts=load_prompts(), request=request)
+    return _report(env, out, outcome, fail_on)
+
+
+def _report(env: Mapping[str, str], out: TextIO, outcome: Outcome, fail_on: str) -> int:
+    """Write the step outputs, the job summary and the annotations; return the exit code."""
     _append(env, "GITHUB_OUTPUT", outputs_text(outcome))
     _append(env, "GITHUB_STEP_SUMMARY", job_summary(outcome))
     out.write(command("notice", f"mistral-review: {shown_status(outcome)}: {len(outcome.posted)} comment(s), "

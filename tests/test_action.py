@@ -277,13 +277,21 @@ def test_every_declared_input_is_read_and_every_output_written() -> None:
 
 def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
     lines = [ln.strip() for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    assert lines[0].startswith("FROM python:3.") and lines[0].endswith("-slim")
-    assert 'ENTRYPOINT ["mistral-review"]' in lines and 'CMD ["serve", "--host", "0.0.0.0"]' in lines
+    stages: dict[str, list[str]] = {}
+    for line in lines:
+        if line.startswith("FROM "):
+            stages[line.split()[-1]] = current = [line]
+        else:
+            current.append(line)
+    assert list(stages) == ["base", "server", "action"]  # action.yml builds the last stage: the Action's image
+    assert stages["base"][0].startswith("FROM python:3.") and stages["base"][0].split()[1].endswith("-slim")
+    assert 'ENTRYPOINT ["mistral-review"]' in stages["base"]
     assert not any(ln.startswith("USER ") for ln in lines)  # Docker actions must run as root
-    copied = [ln.split()[1] for ln in lines if ln.startswith("COPY ")]
-    assert {"bot", "prompts", "pyproject.toml"} <= set(copied)
-    assert any(ln.startswith("RUN pip install '.[server]'") for ln in lines)  # serve's extra
-    assert any("MISTRAL_REVIEW_RUN_AS=nobody" in ln for ln in lines)  # the server drops root itself
+    assert {"bot", "prompts", "pyproject.toml"} <= {ln.split()[1] for ln in stages["base"] if ln.startswith("COPY ")}
+    assert "RUN pip install ." in stages["action"] and 'CMD ["action"]' in stages["action"]  # no server libraries
+    assert any(ln.startswith("RUN pip install '.[server]'") for ln in stages["server"])  # serve's extra
+    assert 'CMD ["serve", "--host", "0.0.0.0"]' in stages["server"]
+    assert any("MISTRAL_REVIEW_RUN_AS=nobody" in ln for ln in stages["server"])  # the server drops root itself
 
 
 # ---------------------------------------------------------------- who the bot is (identity)

@@ -70,13 +70,8 @@ def review_pull(
     if fresh:
         review, unplaced = pr.post_review(info.head_sha, fresh, overview)
         posted, url = [c for c in fresh if c not in unplaced], review.html_url
-    new_prints = [prints[c] for c in fresh]
     reviewed_head = marker.head if result.failed else info.head_sha  # failed batches are retried next run
-    new_marker = Marker(reviewed_head, marker.reviews + (1 if fresh else 0),
-                        marker.prompt_tokens + result.usage.prompt_tokens,
-                        marker.completion_tokens + result.usage.completion_tokens,
-                        marker.cost_usd + result.usage.cost_usd, marker.estimated or result.usage.estimated,
-                        marker.fingerprints + tuple(new_prints))
+    new_marker = _advance(marker, reviewed_head, result.usage, [prints[c] for c in fresh])
     exhausted = settings.budget_usd - new_marker.cost_usd < cheapest
     failed_paths = [p for b in result.failed for p in plan.batches[b.index].paths]
     every_call_failed = bool(result.failed) and len(result.failed) == len(plan.batches)
@@ -90,6 +85,13 @@ def review_pull(
                    skipped=tuple(result.skipped), failed_batches=len(result.failed),
                    changed_lines=plan.changed_lines, budget_usd=settings.budget_usd, model=settings.model,
                    coverage=coverage_of(result, already_posted=already_posted))
+
+
+def _advance(marker: Marker, head: str | None, usage: Usage, new_prints: list[str]) -> Marker:
+    """Return the marker after this run: its spend added, its head and new fingerprints recorded."""
+    return Marker(head, marker.reviews + (1 if new_prints else 0), marker.prompt_tokens + usage.prompt_tokens,
+                  marker.completion_tokens + usage.completion_tokens, marker.cost_usd + usage.cost_usd,
+                  marker.estimated or usage.estimated, marker.fingerprints + tuple(new_prints))
 
 
 def _cut_lines(kept: list[Comment], over: list[Comment], repo: str, prints: dict[Comment, str]) -> list[str]:

@@ -54,35 +54,25 @@ def _answer(code: int, **body: Any) -> tuple[Response, int]:
     return jsonify(body), code
 
 
-def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metrics: Metrics,
-               clock: Callable[[], float] = time.time, clients: Clients | None = None) -> Flask:
-    """Build the app over a ledger, a queue and metrics (tests pass their own)."""
-    github = clients or Clients(settings)
-    app = Flask("mistral_review")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1  # one more, so reading can tell "exactly" from "over"
-    if settings.insecure_no_signature and not settings.webhook_secret:
-        log.warning("INSECURE: webhook signatures are NOT checked (--insecure-no-signature); development only")
+class WebhookHandler:
+    """What POST /webhook does: size, signature, JSON, routing, then the ledger and the queue."""
 
-    @app.post("/webhook")
-    def webhook() -> tuple[Response, int]:
-        event = request.headers.get("X-GitHub-Event", "")
-        delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
-        status, body = _handle(event)
-        metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
-        log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
-        return _answer(status, **body)
+    def __init__(self, settings: ServerSettings, ledger: Ledger, queue: Queue, clock: Callable[[], float],
+                 github: Clients) -> None:
+        self.settings, self.ledger, self.queue, self.clock, self.github = settings, ledger, queue, clock, github
 
-    def _handle(event: str) -> tuple[int, dict[str, Any]]:
+    def handle(self, event: str) -> tuple[int, dict[str, Any]]:
+        """Answer one delivery of the current request: (status, JSON body); never raises for bad input."""
         try:
-            raw = _read_body(settings.max_body_bytes)
+            raw = _read_body(self.settings.max_body_bytes)
         except BadRequest:
             return 400, {"error": "the body ended early or its chunked encoding is broken"}
         if raw is None:
-            return 413, {"error": f"body over {settings.max_body_bytes} bytes"}
-        if settings.webhook_secret:
+            return 413, {"error": f"body over {self.settings.max_body_bytes} bytes"}
+        if self.settings.webhook_secret:
             try:
                 verify_signature(raw, signature=request.headers.get("X-Hub-Signature-256"),
-                                 secret=settings.webhook_secret)
+                                 secret=self.settings.webhook_secret)
             except SignatureError as exc:
                 return 401, {"error": str(exc)}
         try:
@@ -96,38 +86,38 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         if event == "ping":
             return 200, {"status": "pong"}
         try:
-            decision = route(event, payload, review_drafts=settings.review_drafts)
+            decision = route(event, payload, review_drafts=self.settings.review_drafts)
         except PayloadError as exc:
             return 400, {"error": f"malformed {event} payload: {exc}"}
         if isinstance(decision, Ignore):
             return 202, {"status": "ignored", "reason": decision.reason}
         if isinstance(decision, CancelPull):
-            dropped = ledger.cancel_pr(decision.repo, decision.pr_number, now=clock())
+            dropped = self.ledger.cancel_pr(decision.repo, decision.pr_number, now=self.clock())
             return 202, {"status": "cancelled", "jobs": dropped}
         if isinstance(decision, CancelInstallation):
-            dropped = ledger.cancel_installation(decision.installation_id, now=clock())
+            dropped = self.ledger.cancel_installation(decision.installation_id, now=self.clock())
             return 202, {"status": "cancelled", "jobs": dropped}
-        return _accept(event, decision)
+        return self._accept(event, decision)
 
-    def _accept(event: str, job: ReviewJob) -> tuple[int, dict[str, Any]]:
+    def _accept(self, event: str, job: ReviewJob) -> tuple[int, dict[str, Any]]:
         if job.comment_id is not None:  # a /review: only people with write access, checked before anything is recorded
-            refused = _refuse_commenter(job)
+            refused = self._refuse_commenter(job)
             if refused is not None:
                 return refused
         delivery = delivery_id.get() or f"no-delivery-{time.time_ns()}"
-        result = ledger.accept(NewJob(delivery, event, job.repo, job.pr_number, job.head_sha, job.installation_id,
-                                      job.forced, job.commenter or "", job.comment_id), now=clock())
+        result = self.ledger.accept(NewJob(delivery, event, job.repo, job.pr_number, job.head_sha, job.installation_id,
+                                      job.forced, job.commenter or "", job.comment_id), now=self.clock())
         if result.job_id is None or result.duplicate:
             return 202, {"status": "duplicate", "of": result.duplicate or "delivery", "job": result.job_id}
         try:
-            queue.enqueue(result.job_id)
+            self.queue.enqueue(result.job_id)
         except Exception:  # the reaper re-enqueues jobs whose enqueue was lost
             log.exception("enqueue failed; the reaper will pick the job up")
         return 202, {"status": "queued", "job": result.job_id}
 
-    def _refuse_commenter(job: ReviewJob) -> tuple[int, dict[str, Any]] | None:
+    def _refuse_commenter(self, job: ReviewJob) -> tuple[int, dict[str, Any]] | None:
         try:
-            allowed = github.may_request_review(job.repo, job.pr_number, job.commenter or "", job.installation_id)
+            allowed = self.github.may_request_review(job.repo, job.pr_number, job.commenter or "", job.installation_id)
         except Exception as exc:  # noqa: BLE001 - unverifiable is refused (fail closed), never a 5xx
             log.warning("could not check %s's permission: %s", job.commenter, exc)
             return 202, {"status": "ignored", "reason": "could not check the commenter's permission on GitHub; "
@@ -135,6 +125,25 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         if allowed:
             return None
         return 202, {"status": "ignored", "reason": f"{job.commenter} has no write access; /review ignored"}
+
+
+def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metrics: Metrics,
+               clock: Callable[[], float] = time.time, clients: Clients | None = None) -> Flask:
+    """Build the app over a ledger, a queue and metrics (tests pass their own)."""
+    hooks = WebhookHandler(settings, ledger, queue, clock, clients or Clients(settings))
+    app = Flask("mistral_review")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1  # one more, so reading can tell "exactly" from "over"
+    if settings.insecure_no_signature and not settings.webhook_secret:
+        log.warning("INSECURE: webhook signatures are NOT checked (--insecure-no-signature); development only")
+
+    @app.post("/webhook")
+    def webhook() -> tuple[Response, int]:
+        event = request.headers.get("X-GitHub-Event", "")
+        delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
+        status, body = hooks.handle(event)
+        metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
+        log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
+        return _answer(status, **body)
 
     @app.errorhandler(500)
     def crashed(_: Exception) -> tuple[Response, int]:

@@ -19,9 +19,10 @@ from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from bot.core.errors import AnchorRejected, ReviewError, UsageError
+from bot.core.errors import AnchorRejected, UsageError
 from bot.core.reply import Comment
 from bot.core.summary import Overview, run_id_in
+from bot.hosts.github.errors import GitHubError, error_messages, retry_hint, retryable
 from bot.hosts.github.posting import post_review
 from bot.hosts.github.trees import tree_blobs
 from bot.retry import RetryPolicy, retrying
@@ -32,54 +33,6 @@ MAX_LISTED_FILES = 3000
 MAX_COMPARE_FILES = 300  # GitHub's compare lists no more, whatever the push changed
 LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}(?:\[bot\])?")  # `_`: Enterprise Managed Users
 VIEWER_QUERY = "query { viewer { login } }"
-
-
-class GitHubError(ReviewError):
-    """GitHub refused or failed a request; carries GitHub's status and message."""
-
-    def __init__(self, message: str, *, status: int | None = None, errors: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.errors = errors or []
-
-    @property
-    def bad_anchor(self) -> bool:
-        """Return whether a review was refused because a comment's line or path is not in the diff."""
-        hints = ("could not be resolved", "must be part of the diff", "pull_request_review_thread")
-        return self.status == 422 and any(h in e.lower() for e in self.errors for h in hints)
-
-
-def _messages(exc: GithubException) -> list[str]:
-    data = exc.data if isinstance(exc.data, dict) else {}
-    found = [str(data.get("message", ""))]
-    for item in data.get("errors") or []:
-        found.append(item if isinstance(item, str) else str(item.get("message") or item))
-    return [m for m in found if m]
-
-
-def _rate_limited(exc: GithubException) -> bool:
-    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-    text = " ".join(_messages(exc)).lower()
-    return exc.status == 429 or (exc.status == 403 and (
-        "rate limit" in text or "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"))
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, GithubException):
-        return exc.status >= 500 or _rate_limited(exc)
-    return isinstance(exc, (requests.ConnectionError, requests.Timeout))
-
-
-def _hint(exc: BaseException | None) -> float | None:
-    """Return GitHub's own word on how long to wait: Retry-After, or the rate limit's reset time."""
-    if not isinstance(exc, GithubException):
-        return None
-    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-    if headers.get("retry-after", "").isdigit():
-        return float(headers["retry-after"])
-    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
-        return float(headers["x-ratelimit-reset"]) - time.time()
-    return None
 
 
 class GitHubClient:
@@ -99,9 +52,9 @@ class GitHubClient:
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one GitHub request with retries; raise GitHubError with what was being done."""
         try:
-            return retrying(self._policy, retryable=_retryable, hint=_hint, sleep=self._sleep)(fn)
+            return retrying(self._policy, retryable=retryable, hint=retry_hint, sleep=self._sleep)(fn)
         except GithubException as exc:
-            messages = _messages(exc)
+            messages = error_messages(exc)
             raise GitHubError(f"GitHub refused to {what}: HTTP {exc.status} {'; '.join(messages)}".strip(),
                               status=exc.status, errors=messages) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
