@@ -127,3 +127,9 @@ def test_blob_diffs_keep_crlf_files_and_a_missing_final_newline() -> None:
     (file,) = [diff_texts("w.txt", "w.txt", b"one\r\ntwo\r\nthree", b"one\r\nTWO\r\nthree")]
     changed = [(ln.kind, ln.text, ln.line) for h in file.hunks for ln in h.lines if ln.changed]
     assert changed == [(LineKind.REMOVED, "two", 2), (LineKind.ADDED, "TWO", 2)]
+
+
+def test_a_file_name_with_a_newline_or_spaces_keeps_its_hunks_and_its_name() -> None:
+    for name in ("docs/a\nb.md", "odd name .py", "x<!-- y -->.txt"):
+        parsed = parse_github_file({"filename": name, "status": "added", "patch": "@@ -0,0 +1,2 @@\n+one\n+two"})
+        assert parsed.path == name and [ln.text for h in parsed.hunks for ln in h.lines] == ["one", "two"]

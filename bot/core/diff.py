@@ -188,8 +188,9 @@ def parse_github_file(entry: Mapping[str, object]) -> FileDiff:
     patch = entry.get("patch")
     if not patch:
         return FileDiff(path, None if status is FileStatus.ADDED else old_path, status, (), binary=False)
-    old = "/dev/null" if status is FileStatus.ADDED else f"a/{old_path}"
-    new = "/dev/null" if status is FileStatus.REMOVED else f"b/{path}"
+    # Stand-in header names: a real name may hold a newline or a space that would break the header lines.
+    old = "/dev/null" if status is FileStatus.ADDED else "a/file"
+    new = "/dev/null" if status is FileStatus.REMOVED else "b/file"
     parsed = parse_diff(f"--- {old}\n+++ {new}\n{patch}\n")
     if len(parsed) != 1:
         raise DiffError(f"{path}: patch is not a single file's hunks")
