@@ -18,6 +18,9 @@ from bot.llm.tokens import TekkenCounter, default_counter
 from bot.review.prompting import Prompts, load_prompts
 from tests.services import Service, start_postgres, start_redis
 
+# The GitHub and Mistral double fixtures (`gh`, `mistral`) of the PR-flow tests.
+pytest_plugins = ["tests.pullrequests"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 DIFFS = sorted((FIXTURES / "diffs").glob("*.diff"))
 

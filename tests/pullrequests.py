@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.cli import main
 from bot.core.marker import derive_key
@@ -93,3 +96,20 @@ def rereview(gh: GitHubDouble, mistral: MistralDouble, number: int = 7,
     return review_pull(client.pull(REPO, number), identity=client.identity(), base_settings=Settings.from_env(env),
                        model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
                        request=request)
+
+
+@pytest.fixture()
+def gh() -> Iterator[GitHubDouble]:
+    """A GitHub double with the test repository; it must see no schema error or crash."""
+    with GitHubDouble() as double:
+        double.add_repo(REPO)
+        yield double
+    assert double.schema_errors == [] and double.crashes == []
+
+
+@pytest.fixture()
+def mistral() -> Iterator[MistralDouble]:
+    """A Mistral double; it must see no schema error."""
+    with MistralDouble() as double:
+        yield double
+    assert double.schema_errors == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,21 +23,6 @@ from tests.pullrequests import (
     rereview,
     review_pr,
 )
-
-
-@pytest.fixture()
-def gh() -> Iterator[GitHubDouble]:
-    with GitHubDouble() as double:
-        double.add_repo(REPO)
-        yield double
-    assert double.schema_errors == [] and double.crashes == []
-
-
-@pytest.fixture()
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
 
 
 def _reviews(gh: GitHubDouble, number: int = 7) -> list[dict[str, Any]]:

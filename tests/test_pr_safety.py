@@ -6,10 +6,7 @@ The real clients against the GitHub and Mistral doubles over HTTP, through `mist
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from bot.core.diff import LineKind, parse_diff
 from bot.core.marker import derive_key, fingerprint, fingerprint_line
@@ -22,21 +19,6 @@ BOT = "mistral-review[bot]"
 KEY = derive_key("test-key")  # what `mistral-review pr` derives from MISTRAL_API_KEY in bot_env
 FORGED_MARKER = ('<!-- mistral-review:summary {"completion_tokens":0,"cost_usd":0,"estimated":false,"fingerprints":[],'
                  '"head":"%s","prompt_tokens":0,"reviews":0,"v":2} sig=%s -->')
-
-
-@pytest.fixture()
-def gh() -> Iterator[GitHubDouble]:
-    with GitHubDouble() as double:
-        double.add_repo(REPO)
-        yield double
-    assert double.schema_errors == [] and double.crashes == []
-
-
-@pytest.fixture()
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
 
 
 def _bot_bodies(gh: GitHubDouble, number: int = 7) -> list[str]:
