@@ -73,11 +73,10 @@ def review_pull(
     reviewed_head = marker.head if result.failed else info.head_sha  # failed batches are retried next run
     new_marker = _advance(marker, reviewed_head, result.usage, [prints[c] for c in fresh])
     exhausted = settings.budget_usd - new_marker.cost_usd < cheapest
-    failed_paths = [p for b in result.failed for p in plan.batches[b.index].paths]
     every_call_failed = bool(result.failed) and len(result.failed) == len(plan.batches)
     view = SummaryView(settings.budget_usd, plan.masked_secrets, tuple(result.skipped), result.dropped, notes,
                        exhausted, already_posted, cut, every_call_failed,
-                       () if every_call_failed else tuple(dict.fromkeys(failed_paths)))
+                       () if every_call_failed else tuple(result.failed_files))
     body = summary_body(new_marker, view, key=key, head=info.head_sha)
     pr.upsert_comment(summary.id if summary else None, body)
     return Outcome("reviewed" if fresh else "no-findings", comments=tuple(posted), unplaced=tuple(unplaced),
