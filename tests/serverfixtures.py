@@ -11,6 +11,8 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,21 +72,29 @@ def server(request: pytest.FixtureRequest, gh: GitHubDouble, mistral: MistralDou
            "MISTRAL_REVIEW_LEASE_S": "2", "MISTRAL_REVIEW_REAP_EVERY_S": "0.3", "MISTRAL_REVIEW_QUEUED_GRACE_S": "30",
            "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S": "0", "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "0.01",
            "MISTRAL_REVIEW_MONTHLY_BUDGETS": f"repo:{repo}=1000", "MISTRAL_REVIEW_DASHBOARD_TOKEN": "dash-token"}
+    with running_server(request.param, env, data_dir) as running:
+        running.repo = repo  # type: ignore[attr-defined]
+        yield running
+
+
+@contextmanager
+def running_server(kind: str, env: dict[str, str], data_dir: Path) -> Iterator[Server]:
+    """Run the server on one machine (SQLite, Huey on SQLite) or scaled out (a fresh PostgreSQL database and Redis)."""
     dropped = None
-    if request.param == "scale-out":
+    if kind == "scale-out":
         if not (os.environ.get(DB_ENV) and os.environ.get(REDIS_ENV)):
             if os.environ.get("CI") == "true":
                 pytest.fail(f"{DB_ENV} and {REDIS_ENV} must be set in CI (.ci/run starts PostgreSQL and Redis)")
             pytest.skip(f"scale-out path needs {DB_ENV} and {REDIS_ENV} (PostgreSQL and Redis)")
-        env["DATABASE_URL"], name = _postgres_database(os.environ[DB_ENV])
+        env["DATABASE_URL"], dropped = _postgres_database(os.environ[DB_ENV])
         env["REDIS_URL"] = os.environ[REDIS_ENV]
-        dropped = name
     running = Server(env, data_dir)
-    running.repo = repo  # type: ignore[attr-defined]
-    yield running
-    running.stop()
-    if dropped:
-        _drop_database(os.environ[DB_ENV], dropped)
+    try:
+        yield running
+    finally:
+        running.stop()
+        if dropped:
+            _drop_database(os.environ[DB_ENV], dropped)
 
 
 @pytest.fixture()

@@ -15,7 +15,8 @@ from flask import Flask
 from bot.hosts.gitlab.client import GitLabClient
 from bot.hosts.gitlab.commands import accept_review_command
 from bot.hosts.gitlab.events import CancelMergeRequest, Ignore, MergeRequestJob, route, sign
-from bot.server.gitlab_hook import GitLabHookSettings, register_gitlab_webhook
+from bot.server.gitlab_hook import register_gitlab_webhook
+from bot.server.settings import GitLabHookSettings
 from tests.conftest import FIXTURES
 from tests.doubles.gitlab import GitLabDouble
 from tests.mergerequests import PROJECT, opened_mr
@@ -73,7 +74,7 @@ def submitted() -> list[tuple[str, Any]]:
 def _client(submitted: list[tuple[str, Any]], **settings: Any) -> Any:
     app = Flask("test")
 
-    def submit(delivery: str, job: Any) -> dict[str, Any]:
+    def submit(delivery: str, event: str, job: Any) -> dict[str, Any]:
         if any(d == delivery for d, _ in submitted):
             return {"status": "duplicate", "of": "delivery"}
         submitted.append((delivery, job))

@@ -111,7 +111,7 @@ def test_migrate_is_idempotent_and_concurrent(url: str) -> None:
         t.join()
     again = Ledger(url)
     assert results == [head_revision()] * 4
-    assert again.migrate() == again.migrate() == head_revision() == "0005"
+    assert again.migrate() == again.migrate() == head_revision() == "0006"
     again.ping()
 
 

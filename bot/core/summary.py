@@ -100,6 +100,7 @@ class SummaryView:
     cut: Sequence[str] = ()  # what GitHub's limits cut, one line each
     failed: bool = False  # every model call failed: nothing was reviewed
     unreviewed: Sequence[str] = ()  # files of the batches whose model call failed
+    noun: str = "pull request"  # "merge request" on GitLab
 
 
 def over_limit(comments: Sequence[Comment]) -> tuple[list[Comment], list[Comment]]:

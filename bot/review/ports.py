@@ -32,6 +32,7 @@ class PullInfo:
     html_url: str
     labels: tuple[str, ...] = ()
     head_repo: str | None = None
+    noun: str = "pull request"  # what the host calls it, for the text the bot posts ("merge request" on GitLab)
 
 
 @dataclass(frozen=True)

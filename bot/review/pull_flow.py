@@ -44,7 +44,7 @@ def review_pull(
     left = ready.budget_left_usd
     cheapest = worst_case(1_000, settings.output_tokens, settings.price)
     if left < cheapest:
-        view = SummaryView(settings.budget_usd, notes=notes, exhausted=True)
+        view = SummaryView(settings.budget_usd, notes=notes, exhausted=True, noun=info.noun)
         pr.upsert_comment(summary.id if summary else None, summary_body(marker, view, key=request.marker_key))
         return Outcome("budget-exhausted", reason="the pull request's budget is spent", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd,
@@ -76,7 +76,7 @@ def review_pull(
     every_call_failed = bool(result.failed) and len(result.failed) == len(plan.batches)
     view = SummaryView(settings.budget_usd, plan.masked_secrets, tuple(result.skipped), result.dropped, notes,
                        exhausted, already_posted, cut, every_call_failed,
-                       () if every_call_failed else tuple(result.failed_files))
+                       () if every_call_failed else tuple(result.failed_files), info.noun)
     body = summary_body(new_marker, view, key=key, head=info.head_sha)
     pr.upsert_comment(summary.id if summary else None, body)
     return Outcome("reviewed" if fresh else "no-findings", comments=tuple(posted), unplaced=tuple(unplaced),

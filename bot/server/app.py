@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest
 
 from bot.hosts.github.events import (
     CancelInstallation,
@@ -28,8 +28,11 @@ from bot.hosts.github.events import (
     same_secret,
     verify_signature,
 )
+from bot.hosts.gitlab.events import CancelMergeRequest, MergeRequestJob
+from bot.server.body import read_body
 from bot.server.clients import Clients
 from bot.server.dashboard import render_dashboard
+from bot.server.gitlab_hook import register_gitlab_webhook
 from bot.server.ledger import Ledger, NewJob
 from bot.server.logs import delivery_id
 from bot.server.metrics import Metrics
@@ -40,7 +43,6 @@ from bot.server.stats import dashboard_data
 log = logging.getLogger("mistral_review.server")
 # Metrics label events by name only for these: the header is anyone's to write, labels must stay few.
 LABELLED_EVENTS = frozenset({"ping", "pull_request", "issue_comment", "installation"})
-READ_CHUNK = 64 * 1024
 
 
 class Queue(Protocol):
@@ -64,7 +66,7 @@ class WebhookHandler:
     def handle(self, event: str) -> tuple[int, dict[str, Any]]:
         """Answer one delivery of the current request: (status, JSON body); never raises for bad input."""
         try:
-            raw = _read_body(self.settings.max_body_bytes)
+            raw = read_body(self.settings.max_body_bytes)
         except BadRequest:
             return 400, {"error": "the body ended early or its chunked encoding is broken"}
         if raw is None:
@@ -105,15 +107,19 @@ class WebhookHandler:
             if refused is not None:
                 return refused
         delivery = delivery_id.get() or f"no-delivery-{time.time_ns()}"
-        result = self.ledger.accept(NewJob(delivery, event, job.repo, job.pr_number, job.head_sha, job.installation_id,
-                                      job.forced, job.commenter or "", job.comment_id), now=self.clock())
+        return 202, self._record(NewJob(delivery, event, job.repo, job.pr_number, job.head_sha, job.installation_id,
+                                        job.forced, job.commenter or "", job.comment_id))
+
+    def _record(self, new: NewJob) -> dict[str, Any]:
+        """Record the delivery and its job unless either is a duplicate, then enqueue it."""
+        result = self.ledger.accept(new, now=self.clock())
         if result.job_id is None or result.duplicate:
-            return 202, {"status": "duplicate", "of": result.duplicate or "delivery", "job": result.job_id}
+            return {"status": "duplicate", "of": result.duplicate or "delivery", "job": result.job_id}
         try:
             self.queue.enqueue(result.job_id)
         except Exception:  # the reaper re-enqueues jobs whose enqueue was lost
             log.exception("enqueue failed; the reaper will pick the job up")
-        return 202, {"status": "queued", "job": result.job_id}
+        return {"status": "queued", "job": result.job_id}
 
     def _refuse_commenter(self, job: ReviewJob) -> tuple[int, dict[str, Any]] | None:
         try:
@@ -126,6 +132,19 @@ class WebhookHandler:
             return None
         return 202, {"status": "ignored", "reason": f"{job.commenter} has no write access; /review ignored"}
 
+    def submit_gitlab(self, delivery: str, event: str, decision: MergeRequestJob | CancelMergeRequest) -> dict[str, Any]:
+        """Record and queue a GitLab merge request's job (or drop its queued jobs when it closed or merged).
+
+        A `/review` note's author is checked by the worker (GitLab's member API), so acknowledging costs no call.
+        """
+        if isinstance(decision, CancelMergeRequest):
+            return {"status": "cancelled", "jobs": self.ledger.cancel_pr(decision.project_path, decision.iid,
+                                                                         host="gitlab", now=self.clock())}
+        new = NewJob(delivery or f"no-delivery-{time.time_ns()}", event, decision.project_path, decision.iid,
+                     decision.head_sha, None, decision.forced, str(decision.user_id or ""), decision.note_id,
+                     host="gitlab", project_id=decision.project_id)
+        return self._record(new)
+
 
 def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metrics: Metrics,
                clock: Callable[[], float] = time.time, clients: Clients | None = None) -> Flask:
@@ -136,14 +155,19 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
     if settings.insecure_no_signature and not settings.webhook_secret:
         log.warning("INSECURE: webhook signatures are NOT checked (--insecure-no-signature); development only")
 
-    @app.post("/webhook")
-    def webhook() -> tuple[Response, int]:
-        event = request.headers.get("X-GitHub-Event", "")
-        delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
-        status, body = hooks.handle(event)
-        metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
-        log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
-        return _answer(status, **body)
+    if settings.github or settings.gitlab is None:  # a GitLab-only server has no unsigned GitHub route
+        @app.post("/webhook")
+        def webhook() -> tuple[Response, int]:
+            event = request.headers.get("X-GitHub-Event", "")
+            delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
+            status, body = hooks.handle(event)
+            metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
+            log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
+            return _answer(status, **body)
+
+    if settings.gitlab is not None:
+        register_gitlab_webhook(app, settings.gitlab, hooks.submit_gitlab, clock,
+                                lambda label, status: metrics.webhook(label, str(status)), settings.max_body_bytes)
 
     @app.errorhandler(500)
     def crashed(_: Exception) -> tuple[Response, int]:
@@ -183,22 +207,6 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         return Response(text, mimetype=content_type.split(";")[0])
 
     return app
-
-
-def _read_body(limit: int) -> bytes | None:
-    """Read the body, however it arrives (Content-Length or chunked); None as soon as it is over `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks, size = [], 0
-    try:
-        while chunk := request.stream.read(READ_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-    except RequestEntityTooLarge:
-        return None
-    return b"".join(chunks)
 
 
 def _authorised(token: str, *, now: float) -> bool:

@@ -1,12 +1,14 @@
-"""GitHub clients for the server: a GitHub App's installation clients, or one token client."""
+"""Host clients for the server: a GitHub App's installation clients or one token client, and the GitLab client."""
 
 from __future__ import annotations
 
 import threading
 
+from bot.core.errors import UsageError
 from bot.hosts.github.app import AppClients
 from bot.hosts.github.client import GitHubClient
 from bot.hosts.github.events import WRITE_PERMISSIONS
+from bot.hosts.gitlab.client import GitLabClient, check_token
 from bot.server.settings import ServerSettings
 
 
@@ -19,6 +21,7 @@ class Clients:
                                  base_url=settings.github_api_url, write_interval_s=settings.github_write_interval_s)
                       if settings.app_id else None)
         self._token_client: GitHubClient | None = None
+        self._gitlab: GitLabClient | None = None
         self._lock = threading.Lock()
 
     def for_installation(self, installation_id: int | None) -> GitHubClient:
@@ -36,3 +39,15 @@ class Clients:
         """Tell whether `login` has write access to `repo` (who may ask for a /review)."""
         pr = self.for_installation(installation_id).pull(repo, pr_number)
         return pr.permission(login) in WRITE_PERMISSIONS
+
+    def gitlab(self) -> GitLabClient:
+        """Return the GitLab client (GITLAB_TOKEN on GITLAB_URL), built once."""
+        settings = self._settings.gitlab
+        if settings is None:
+            raise UsageError("a GitLab job, but GitLab is not configured here (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET)")
+        check_token(settings.token)
+        with self._lock:
+            if self._gitlab is None:
+                self._gitlab = GitLabClient(token=settings.token, url=settings.url,
+                                            write_interval_s=settings.write_interval_s, max_wait_s=settings.max_wait_s)
+            return self._gitlab

@@ -9,35 +9,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import BadRequest
 
 from bot.hosts.gitlab.events import CancelMergeRequest, Ignore, MergeRequestJob, SignatureError, route, verify_signature, verify_token
+from bot.server.body import read_body
+from bot.server.logs import delivery_id
+from bot.server.settings import GitLabHookSettings
 
-log = logging.getLogger(__name__)
-Submit = Callable[[str, MergeRequestJob | CancelMergeRequest], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class GitLabHookSettings:
-    """The GitLab webhook's secrets and options."""
-
-    secret: str
-    signing_token: str = ""
-    bot_username: str = ""
-    review_drafts: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> GitLabHookSettings | None:
-        """Read GITLAB_WEBHOOK_SECRET (required for the route) and GITLAB_WEBHOOK_SIGNING_TOKEN."""
-        secret, signing = env.get("GITLAB_WEBHOOK_SECRET", ""), env.get("GITLAB_WEBHOOK_SIGNING_TOKEN", "")
-        if not (secret or signing):
-            return None
-        return cls(secret, signing, env.get("MISTRAL_REVIEW_GITLAB_BOT_USERNAME", ""),
-                   env.get("MISTRAL_REVIEW_REVIEW_DRAFTS", "").lower() in ("1", "true", "yes"))
+log = logging.getLogger("mistral_review.server")
+Submit = Callable[[str, str, MergeRequestJob | CancelMergeRequest], dict[str, Any]]
+Observe = Callable[[str, int], None]
+LABELS = {"Merge Request Hook": "gitlab_merge_request", "Note Hook": "gitlab_note"}
+MAX_BODY = 25 * 1024 * 1024
 
 
 def _authenticate(settings: GitLabHookSettings, raw: bytes, now: float) -> None:
@@ -50,29 +37,53 @@ def _authenticate(settings: GitLabHookSettings, raw: bytes, now: float) -> None:
         verify_token(headers.get("X-Gitlab-Token"), settings.secret)
 
 
+def _delivery() -> str:
+    headers = request.headers
+    return (headers.get("Idempotency-Key") or headers.get("webhook-id") or headers.get("X-Gitlab-Event-UUID")
+            or f"gitlab-{time.time_ns()}")[:200]
+
+
+def _handle(settings: GitLabHookSettings, submit: Submit, now: float, max_body: int) -> tuple[int, dict[str, Any]]:
+    """Answer one delivery: (status, JSON body); never raises for bad input."""
+    try:
+        raw = read_body(max_body)
+    except BadRequest:
+        return 400, {"error": "the body ended early or its chunked encoding is broken"}
+    if raw is None:
+        return 413, {"error": f"body over {max_body} bytes"}
+    try:
+        _authenticate(settings, raw, now)
+    except SignatureError as exc:
+        return 401, {"error": str(exc)}
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        return 400, {"error": "body is not JSON"}
+    if not isinstance(payload, dict):
+        return 400, {"error": "body is not a JSON object"}
+    event = request.headers.get("X-Gitlab-Event", "")
+    try:
+        decision = route(event, payload, bot_username=settings.bot_username, review_drafts=settings.review_drafts)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return 400, {"error": f"malformed {event[:40]} payload: {type(exc).__name__}"}
+    if isinstance(decision, Ignore):
+        return 200, {"status": "ignored", "reason": decision.reason}
+    if not (decision.project_path and decision.iid):
+        return 400, {"error": "the payload names no project path or merge request iid"}
+    return 202, submit(delivery_id.get(), event, decision)
+
+
 def register_gitlab_webhook(app: Flask, settings: GitLabHookSettings, submit: Submit,
-                            clock: Callable[[], float] = time.time) -> None:
-    """Add `POST /webhook/gitlab` to an app."""
+                            clock: Callable[[], float] = time.time, observe: Observe | None = None,
+                            max_body: int = MAX_BODY) -> None:
+    """Add `POST /webhook/gitlab` to an app; `observe(label, status)` counts deliveries for metrics."""
 
     @app.post("/webhook/gitlab")
     def gitlab_webhook() -> tuple[Response, int]:
-        raw = request.get_data(cache=False)
-        try:
-            _authenticate(settings, raw, clock())
-        except SignatureError as exc:
-            return jsonify(error=str(exc)), 401
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            return jsonify(error="body is not JSON"), 400
-        if not isinstance(payload, dict):
-            return jsonify(error="body is not a JSON object"), 400
         event = request.headers.get("X-Gitlab-Event", "")
-        decision = route(event, payload, bot_username=settings.bot_username, review_drafts=settings.review_drafts)
-        if isinstance(decision, Ignore):
-            return jsonify(status="ignored", reason=decision.reason), 200
-        delivery = (request.headers.get("Idempotency-Key") or request.headers.get("webhook-id")
-                    or request.headers.get("X-Gitlab-Event-UUID") or f"gitlab-{time.time_ns()}")
-        answer = submit(delivery, decision)
-        log.info("gitlab webhook %s -> %s", event, answer.get("status"))
-        return jsonify(answer), 202
+        delivery_id.set(_delivery())
+        status, body = _handle(settings, submit, clock(), max_body)
+        if observe is not None:
+            observe(LABELS.get(event, "gitlab_other"), status)
+        log.info("gitlab webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
+        return jsonify(body), status

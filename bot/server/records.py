@@ -1,4 +1,8 @@
-"""The ledger's records as plain values (no database here), shared by the ledger, worker and reports."""
+"""The ledger's records as plain values (no database here), shared by the ledger, worker and reports.
+
+`host` is "github" or "gitlab"; `repo` is the repository's full name or the GitLab project's path, and
+`pr_number` the pull request number or the merge request iid. GitLab jobs also carry the numeric project id.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ class NewJob:
     forced: bool = False
     commenter: str = ""
     comment_id: int | None = None
+    host: str = "github"
+    project_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class Job:
     detail: str = ""
     commenter: str = ""
     comment_id: int | None = None
+    host: str = "github"
+    project_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class ReviewRow:
     job_id: str | None = None
     installation_id: int | None = None
     model: str = ""
+    host: str = "github"
 
 
 @dataclass(frozen=True)
@@ -87,3 +96,4 @@ class CallRow:
     estimated: bool
     created_at: float
     review_id: int | None = None
+    host: str = "github"

@@ -34,8 +34,10 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
 
 
 def _secrets(settings: ServerSettings, review: Settings) -> list[str]:
+    gitlab = settings.gitlab
+    more = (gitlab.secret, gitlab.signing_token, gitlab.token) if gitlab else ()
     return [s for s in (settings.webhook_secret, settings.github_token, settings.app_private_key,
-                        settings.dashboard_token, review.api_key, settings.database_url, settings.redis_url) if s]
+                        settings.dashboard_token, review.api_key, settings.database_url, settings.redis_url, *more) if s]
 
 
 def _review_settings(env: Mapping[str, str]) -> Settings:
@@ -140,7 +142,7 @@ def worker(env: Mapping[str, str], *, threads: int) -> int:
     from bot.server.worker import run_worker
 
     settings = ServerSettings.from_env(env)
-    settings.check_github()
+    settings.check_hosts()
     review = _review_settings(env)
     setup_json_logging(_secrets(settings, review))
     check_stores(settings)

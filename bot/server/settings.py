@@ -19,6 +19,38 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class GitLabHookSettings:
+    """How the server checks GitLab's webhooks and acts on GitLab (GitLab.com or self-managed)."""
+
+    secret: str = field(default="", repr=False)
+    signing_token: str = field(default="", repr=False)
+    bot_username: str = ""
+    review_drafts: bool = False
+    token: str = field(default="", repr=False)
+    url: str = "https://gitlab.com"
+    write_interval_s: float = 0.25
+    max_wait_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GitLabHookSettings | None:
+        """Read GITLAB_WEBHOOK_SECRET or GITLAB_WEBHOOK_SIGNING_TOKEN, GITLAB_TOKEN and GITLAB_URL; None when unset."""
+        secret, signing = env.get("GITLAB_WEBHOOK_SECRET", ""), env.get("GITLAB_WEBHOOK_SIGNING_TOKEN", "")
+        token = env.get("GITLAB_TOKEN", "")
+        if not (secret or signing or token):
+            return None
+        if not (secret or signing):
+            raise UsageError("GITLAB_TOKEN is set but GITLAB_WEBHOOK_SECRET (or GITLAB_WEBHOOK_SIGNING_TOKEN) is not: "
+                             "set the secret token you gave GitLab's webhook")
+        if not token:
+            raise UsageError("GITLAB_WEBHOOK_SECRET is set but GITLAB_TOKEN is not: the bot needs a project, group or "
+                             "personal access token with the api scope to read merge requests and post notes")
+        pacing = _float(env, "MISTRAL_REVIEW_GITLAB_WRITE_INTERVAL_S")
+        return cls(secret, signing, env.get("MISTRAL_REVIEW_GITLAB_BOT_USERNAME", ""), _flag(env, "MISTRAL_REVIEW_REVIEW_DRAFTS"),
+                   token, env.get("GITLAB_URL") or "https://gitlab.com", 0.25 if pacing is None else pacing,
+                   _float(env, "MISTRAL_REVIEW_GITLAB_MAX_WAIT_S") or 60.0)
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """How the webhook server and its workers run."""
 
@@ -42,6 +74,7 @@ class ServerSettings:
     reap_every_s: float = 10.0
     max_body_bytes: int = 25 * 1024 * 1024
     github_write_interval_s: float = 1.0
+    gitlab: GitLabHookSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, insecure_no_signature: bool = False,
@@ -72,25 +105,36 @@ class ServerSettings:
             app_id=int(app_id) if app_id else None,
             app_private_key=key,
             **operator_budgets(env),
-            review_drafts=env.get("MISTRAL_REVIEW_REVIEW_DRAFTS", "").lower() in ("1", "true", "yes"),
-            metrics_per_repo=env.get("MISTRAL_REVIEW_METRICS_PER_REPO", "").lower() in ("1", "true", "yes"),
+            review_drafts=_flag(env, "MISTRAL_REVIEW_REVIEW_DRAFTS"),
+            metrics_per_repo=_flag(env, "MISTRAL_REVIEW_METRICS_PER_REPO"),
             lease_s=_float(env, "MISTRAL_REVIEW_LEASE_S") or 120.0,
             queued_grace_s=_float(env, "MISTRAL_REVIEW_QUEUED_GRACE_S") or 60.0,
             reap_every_s=_float(env, "MISTRAL_REVIEW_REAP_EVERY_S") or 10.0,
             github_write_interval_s=_float(env, "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S") or 0.0
             if "MISTRAL_REVIEW_GITHUB_WRITE_INTERVAL_S" in env else 1.0,
+            gitlab=GitLabHookSettings.from_env(env),
         )
 
-    def check_can_serve(self) -> None:
-        """Refuse to serve without a webhook secret, unless explicitly insecure."""
-        if not self.webhook_secret and not self.insecure_no_signature:
-            raise UsageError("GITHUB_WEBHOOK_SECRET is not set (use --insecure-no-signature only for development)")
-        self.check_github()
+    @property
+    def github(self) -> bool:
+        """Tell whether GitHub is configured (an App or a token): only then is POST /webhook served."""
+        return bool(self.github_token or self.app_id)
 
-    def check_github(self) -> None:
-        """Refuse to run without a way to act on GitHub."""
-        if not self.github_token and not self.app_id:
-            raise UsageError("set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (a GitHub App) or GITHUB_TOKEN")
+    def check_can_serve(self) -> None:
+        """Refuse to serve GitHub without a webhook secret (unless explicitly insecure), or with no host at all."""
+        self.check_hosts()
+        if self.github and not self.webhook_secret and not self.insecure_no_signature:
+            raise UsageError("GITHUB_WEBHOOK_SECRET is not set (use --insecure-no-signature only for development)")
+
+    def check_hosts(self) -> None:
+        """Refuse to run without a way to act on GitHub or GitLab."""
+        if not self.github and self.gitlab is None:
+            raise UsageError("set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (a GitHub App) or GITHUB_TOKEN for GitHub, "
+                             "or GITLAB_TOKEN and GITLAB_WEBHOOK_SECRET for GitLab")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in ("1", "true", "yes")
 
 
 def _float(env: Mapping[str, str], name: str) -> float | None:
@@ -135,14 +179,14 @@ def operator_budgets(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def parse_budgets(text: str) -> tuple[tuple[str, str, float], ...]:
-    """Parse `repo:owner/name=10; installation:123=50` into (scope, key, dollars) triples."""
+    """Parse `repo:owner/name=10; installation:123=50; project:group/name=5; group:acme=100` into triples."""
     budgets = []
     for item in filter(None, (part.strip() for part in text.replace("\n", ";").split(";"))):
         target, _, amount = item.partition("=")
         scope, _, key = target.strip().partition(":")
-        if scope not in ("repo", "installation") or not key or not amount:
-            raise UsageError(f"MISTRAL_REVIEW_MONTHLY_BUDGETS: expected repo:OWNER/NAME=USD or "
-                             f"installation:ID=USD, not {item!r}")
+        if scope not in ("repo", "installation", "project", "group") or not key or not amount:
+            raise UsageError(f"MISTRAL_REVIEW_MONTHLY_BUDGETS: expected repo:OWNER/NAME=USD, installation:ID=USD, "
+                             f"project:GROUP/NAME=USD or group:GROUP=USD, not {item!r}")
         try:
             budgets.append((scope, key.strip(), float(amount)))
         except ValueError:

@@ -26,7 +26,9 @@ from bot.review.ports import Call, Outcome, ReviewRequest
 from bot.review.prompting import load_prompts
 from bot.review.pull_flow import review_pull
 from bot.server.clients import Clients
+from bot.server.hostjobs import Ended, open_job, pull_url
 from bot.server.ledger import Job, Ledger, ReviewRow
+from bot.server.ledger.schema import scopes
 from bot.server.logs import delivery_id
 from bot.server.queue import JobQueue
 from bot.server.settings import ServerSettings
@@ -81,8 +83,7 @@ class LedgerBudget:
 def budget_alerts(ledger: Ledger, job: Job, month: str) -> list[str]:
     """Return notices for monthly budgets that have crossed 80% or 100%."""
     notes = []
-    scopes = [("repo", job.repo)] + ([("installation", str(job.installation_id))] if job.installation_id else [])
-    for scope, key in scopes:
+    for scope, key in scopes(job.host, job.repo, job.installation_id):
         spent, limit = ledger.month_spend(scope, key, month)
         if not limit:
             continue
@@ -155,15 +156,9 @@ class Worker:
                     return
 
     def _run(self, job: Job, lost: threading.Event) -> tuple[str, str]:
-        client = self._clients.for_installation(job.installation_id)
-        pr = client.pull(job.repo, job.pr_number)
-        if job.comment_id is not None:  # the commenter's write access was checked before the job was recorded
-            try:
-                pr.react(job.comment_id, "eyes")
-            except ReviewError as exc:  # a reaction is a courtesy, never a reason to fail the review
-                log.warning("could not react to /review comment %s: %s", job.comment_id, exc)
-        if job.attempts > 1 and pr.find_review(job.id) is not None:
-            return "done", "review already posted by an earlier attempt"
+        opened = open_job(self._clients, job)
+        if isinstance(opened, Ended):
+            return opened.state, opened.detail
         started = self.clock()
         month = month_of(started)
         request = ReviewRequest(force=job.comment_id is not None, rereview=job.forced,
@@ -171,15 +166,15 @@ class Worker:
                                 expected_head=None if job.comment_id is not None else job.head_sha,
                                 budget_cap_usd=self.settings.pr_budget_cap_usd,
                                 gates=(LedgerBudget(self.ledger, job, month, lost, self.clock),),
-                                ledger_totals=self.ledger.pr_totals(job.repo, job.pr_number),
+                                ledger_totals=self.ledger.pr_totals(job.repo, job.pr_number, host=job.host),
                                 notes=budget_alerts(self.ledger, job, month),
                                 marker_key=derive_key(self.settings.webhook_secret or self.review_settings.api_key or ""))
-        outcome = review_pull(pr, identity=client.identity(), base_settings=self.review_settings,
+        outcome = review_pull(opened.pull, identity=opened.identity, base_settings=self.review_settings,
                               model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
                               request=request)
-        return self._conclude(job, outcome, started)
+        return self._conclude(job, outcome, started, pull_url(opened, job))
 
-    def _conclude(self, job: Job, outcome: Outcome, started: float) -> tuple[str, str]:
+    def _conclude(self, job: Job, outcome: Outcome, started: float, url: str) -> tuple[str, str]:
         if outcome.status == "superseded":
             newer = self.ledger.supersede(job, outcome.head_sha, now=self.clock())
             if newer is not None:
@@ -191,9 +186,9 @@ class Worker:
         if outcome.status not in ("skipped", "up-to-date"):
             u = outcome.usage
             self.ledger.record_review(ReviewRow(
-                job.repo, job.pr_number, f"https://github.com/{job.repo}/pull/{job.pr_number}", outcome.head_sha,
-                outcome.changed_lines, u.prompt_tokens, u.completion_tokens, u.cost_usd, u.estimated, started,
-                self.clock(), outcome.status, job.id, job.installation_id, outcome.model or self.review_settings.model))
+                job.repo, job.pr_number, url, outcome.head_sha, outcome.changed_lines, u.prompt_tokens,
+                u.completion_tokens, u.cost_usd, u.estimated, started, self.clock(), outcome.status, job.id,
+                job.installation_id, outcome.model or self.review_settings.model, job.host))
         return "done", f"{outcome.status}: {len(outcome.posted)} comment(s), ${outcome.usage.cost_usd:.4f}"
 
 

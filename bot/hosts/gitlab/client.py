@@ -164,13 +164,18 @@ class GitLabClient:
         return MergeRequestHandle(self, project, iid)
 
 
+def check_token(token: str, job_token: str = "") -> None:
+    """Raise a UsageError for a missing token or a CI job token (which cannot post notes)."""
+    if not token:
+        raise UsageError(f"GITLAB_TOKEN is not set: {TOKEN_HELP}")
+    if token.startswith(JOB_TOKEN_PREFIX) or token == job_token:
+        raise UsageError(f"GITLAB_TOKEN is a CI job token: {TOKEN_HELP}")
+
+
 def client_from_env(env: Mapping[str, str]) -> GitLabClient:
     """Build a client from GITLAB_TOKEN and GITLAB_URL (default https://gitlab.com)."""
     token = env.get("GITLAB_TOKEN") or ""
-    if not token:
-        raise UsageError(f"GITLAB_TOKEN is not set: {TOKEN_HELP}")
-    if token.startswith(JOB_TOKEN_PREFIX) or token == env.get("CI_JOB_TOKEN"):
-        raise UsageError(f"GITLAB_TOKEN is a CI job token: {TOKEN_HELP}")
+    check_token(token, env.get("CI_JOB_TOKEN") or "")
     return GitLabClient(token=token, url=env.get("GITLAB_URL") or "https://gitlab.com",
                         write_interval_s=float(env.get("MISTRAL_REVIEW_GITLAB_WRITE_INTERVAL_S") or 0.25),
                         max_wait_s=float(env.get("MISTRAL_REVIEW_GITLAB_MAX_WAIT_S") or 60.0))

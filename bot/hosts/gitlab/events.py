@@ -75,6 +75,7 @@ class CancelMergeRequest:
 
     project_id: int
     iid: int
+    project_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _merge_request(payload: dict[str, Any], review_drafts: bool) -> Route:
     action = attributes.get("action")
     project_id, iid = int(project.get("id") or attributes.get("target_project_id") or 0), int(attributes.get("iid") or 0)
     if action in ("close", "merge"):
-        return CancelMergeRequest(project_id, iid)
+        return CancelMergeRequest(project_id, iid, str(project.get("path_with_namespace") or ""))
     changes = payload.get("changes") or {}
     wanted = action in ("open", "reopen") or (action == "update" and (attributes.get("oldrev") or _marked_ready(changes)))
     if not wanted:

@@ -61,7 +61,7 @@ class MergeRequestHandle:
             draft=is_draft(raw),
             state=STATES.get(str(raw.get("state")), str(raw.get("state"))), html_url=self.web_url,
             labels=tuple(str(label) for label in raw.get("labels") or []),
-            head_repo=str(raw.get("source_project_id")) if fork else None,
+            head_repo=str(raw.get("source_project_id")) if fork else None, noun="merge request",
         )
 
     def files(self) -> tuple[list[dict[str, Any]], bool]:

@@ -121,10 +121,10 @@ class LedgerBase:
         """Return the dialect's INSERT, which knows ON CONFLICT."""
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
 
-    def _lock_pr(self, conn: Connection, repo: str, pr_number: int) -> None:
+    def _lock_pr(self, conn: Connection, host: str, repo: str, pr_number: int) -> None:
         """Serialise the transactions that start or end a PR's jobs (SQLite's BEGIN IMMEDIATE already does)."""
         if self._dialect == "postgresql":
-            key = zlib.crc32(f"{repo}#{pr_number}".encode()) - 2**31
+            key = zlib.crc32(f"{host}:{repo}#{pr_number}".encode()) - 2**31
             conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK, key)))
 
     def migrate(self) -> str:

@@ -17,15 +17,20 @@ def _less(column: Any, amount: int) -> Any:
     return case((column > amount, column - amount), else_=0)
 
 
+def _pr_row(host: str, repo: str, pr_number: int) -> Any:
+    return (pr_budgets.c.host == host) & (pr_budgets.c.repo == repo) & (pr_budgets.c.pr_number == pr_number)
+
+
 class BudgetsMixin(LedgerBase):
     """The budget_months, pr_budgets and calls tables."""
 
-    def _ensure_rows(self, conn: Connection, found: list[tuple[str, str]], month: str, repo: str, pr: int) -> None:
+    def _ensure_rows(self, conn: Connection, found: list[tuple[str, str]], month: str, job: Job) -> None:
         for scope, key in found:
             conn.execute(self._insert(budget_months).values(
                 scope=scope, key=key, month=month, spent_micros=0, reserved_micros=0).on_conflict_do_nothing())
         conn.execute(self._insert(pr_budgets).values(
-            repo=repo, pr_number=pr, spent_micros=0, reserved_micros=0).on_conflict_do_nothing())
+            host=job.host, repo=job.repo, pr_number=job.pr_number, spent_micros=0, reserved_micros=0,
+        ).on_conflict_do_nothing())
 
     def reserve(self, job: Job, *, month: str, amount: float, pr_cap: float | None = None) -> bool:
         """Hold `amount` against the monthly caps and the PR's cap, all or nothing, for this attempt of `job`.
@@ -36,7 +41,7 @@ class BudgetsMixin(LedgerBase):
         check_month(month)
         if amount < 0:
             raise ValueError("cannot reserve a negative amount")
-        held, found = micros(amount), scopes(job.repo, job.installation_id)
+        held, found = micros(amount), scopes(job.host, job.repo, job.installation_id)
         with self._write() as conn:
             mine = conn.execute(update(jobs).where(
                 jobs.c.id == job.id, jobs.c.attempts == job.attempts, jobs.c.state == "running",
@@ -44,7 +49,7 @@ class BudgetsMixin(LedgerBase):
                      held_month=month)).rowcount
             if mine != 1:
                 return False
-            self._ensure_rows(conn, found, month, job.repo, job.pr_number)
+            self._ensure_rows(conn, found, month, job)
             for scope, key in found:
                 stmt = update(budget_months).where(budget_months.c.scope == scope, budget_months.c.key == key,
                                                    budget_months.c.month == month)
@@ -54,7 +59,7 @@ class BudgetsMixin(LedgerBase):
                 if conn.execute(stmt.values(reserved_micros=budget_months.c.reserved_micros + held)).rowcount != 1:
                     conn.rollback()  # undo what this transaction held
                     return False
-            stmt = update(pr_budgets).where(pr_budgets.c.repo == job.repo, pr_budgets.c.pr_number == job.pr_number)
+            stmt = update(pr_budgets).where(_pr_row(job.host, job.repo, job.pr_number))
             if pr_cap is not None:
                 stmt = stmt.where(pr_budgets.c.spent_micros + pr_budgets.c.reserved_micros + held <= micros(pr_cap))
             if conn.execute(stmt.values(reserved_micros=pr_budgets.c.reserved_micros + held)).rowcount != 1:
@@ -75,15 +80,16 @@ class BudgetsMixin(LedgerBase):
                 jobs.c.id == job.id, jobs.c.attempts == job.attempts, jobs.c.state == "running",
             ).values(held_micros=_less(jobs.c.held_micros, held),
                      pr_held_micros=_less(jobs.c.pr_held_micros, held))).rowcount == 1
-            self._ensure_rows(conn, scopes(job.repo, job.installation_id), month, job.repo, job.pr_number)
-            self._release(conn, scopes(job.repo, job.installation_id), month, held if mine else 0, used)
-            self._release_pr(conn, job.repo, job.pr_number, held if mine else 0, used)
+            found = scopes(job.host, job.repo, job.installation_id)
+            self._ensure_rows(conn, found, month, job)
+            self._release(conn, found, month, held if mine else 0, used)
+            self._release_pr(conn, job.host, job.repo, job.pr_number, held if mine else 0, used)
             if usage is not None:
                 conn.execute(calls.insert().values(
                     job_id=job.id, attempt=job.attempts, repo=job.repo, pr_number=job.pr_number,
                     installation_id=job.installation_id, model=model, prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens, cost_micros=used, estimated=usage.estimated,
-                    created_at=now))
+                    created_at=now, host=job.host))
         return mine
 
     def _release(self, conn: Connection, found: list[tuple[str, str]], month: str, held: int, used: int) -> None:
@@ -93,8 +99,8 @@ class BudgetsMixin(LedgerBase):
             ).values(reserved_micros=_less(budget_months.c.reserved_micros, held),
                      spent_micros=budget_months.c.spent_micros + used))
 
-    def _release_pr(self, conn: Connection, repo: str, pr_number: int, held: int, used: int) -> None:
-        conn.execute(update(pr_budgets).where(pr_budgets.c.repo == repo, pr_budgets.c.pr_number == pr_number).values(
+    def _release_pr(self, conn: Connection, host: str, repo: str, pr_number: int, held: int, used: int) -> None:
+        conn.execute(update(pr_budgets).where(_pr_row(host, repo, pr_number)).values(
             reserved_micros=_less(pr_budgets.c.reserved_micros, held), spent_micros=pr_budgets.c.spent_micros + used))
 
     def month_spend(self, scope: str, key: str, month: str) -> tuple[float, float | None]:

@@ -17,24 +17,29 @@ _LIVE = ", ".join(f"'{state}'" for state in LIVE_STATES)  # literals, so SQLite 
 _SEEN = text("INSERT INTO deliveries (delivery_id, event, received_at) VALUES (:delivery, :event, :now) "
              "ON CONFLICT DO NOTHING")
 _DELIVERY_LIVE = text(f"SELECT id FROM jobs WHERE delivery_id = :delivery AND state IN ({_LIVE}) LIMIT 1")
-_SAME_HEAD = text(f"SELECT id FROM jobs WHERE repo = :repo AND pr_number = :pr AND head_sha = :head "
+_SAME_HEAD = text(f"SELECT id FROM jobs WHERE host = :host AND repo = :repo AND pr_number = :pr AND head_sha = :head "
                   f"AND forced = :forced AND state IN ({_LIVE}) LIMIT 1")
 _NEW_JOB = text("INSERT INTO jobs (id, delivery_id, event, repo, pr_number, head_sha, installation_id, forced, state, "
                 "attempts, worker, lease_until, created_at, updated_at, detail, commenter, comment_id, held_micros, "
-                "pr_held_micros, enqueued_at) VALUES (:id, :delivery, :event, :repo, :pr, :head, :iid, :forced, "
-                "'queued', 0, NULL, NULL, :now, :now, '', :commenter, :comment_id, 0, 0, :now)")
+                "pr_held_micros, enqueued_at, host, project_id) VALUES (:id, :delivery, :event, :repo, :pr, :head, :iid, "
+                ":forced, 'queued', 0, NULL, NULL, :now, :now, '', :commenter, :comment_id, 0, 0, :now, :host, :project)")
 
 
 def _values(job: NewJob, now: float) -> dict[str, Any]:
     return {"delivery": job.delivery_id, "event": job.event, "now": now, "repo": job.repo, "pr": job.pr_number,
             "head": job.head_sha, "forced": job.forced, "iid": job.installation_id, "commenter": job.commenter,
-            "comment_id": job.comment_id, "id": uuid.uuid4().hex}
+            "comment_id": job.comment_id, "id": uuid.uuid4().hex, "host": job.host, "project": job.project_id}
 
 
 def as_job(row: Any) -> Job:
     """Return a jobs row as a Job."""
     values = {f.name: getattr(row, f.name) for f in fields(Job)}
     return Job(**{**values, "commenter": values["commenter"] or ""})
+
+
+def same_pull(host: str, repo: str, pr_number: int) -> Any:
+    """Return the WHERE clause for the jobs of one pull or merge request."""
+    return (jobs.c.host == host) & (jobs.c.repo == repo) & (jobs.c.pr_number == pr_number)
 
 
 def holder(job_id: str, attempt: int) -> Any:
@@ -76,7 +81,7 @@ class JobsMixin(BudgetsMixin):
     def supersede(self, job: Job, head_sha: str, *, now: float) -> str | None:
         """Make sure a job reviews the PR's current head; return the new job's id, or None if one exists."""
         new = NewJob(f"supersede-{job.id}-{head_sha[:12]}", job.event, job.repo, job.pr_number, head_sha,
-                     job.installation_id)
+                     job.installation_id, host=job.host, project_id=job.project_id)
         with self._write() as conn:
             result = self._queue(conn, _values(new, now))
         return None if result.duplicate else result.job_id
@@ -91,10 +96,10 @@ class JobsMixin(BudgetsMixin):
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
             if row is None:
                 return None
-            self._lock_pr(conn, row.repo, row.pr_number)
+            self._lock_pr(conn, row.host, row.repo, row.pr_number)
             claimable = (jobs.c.state == "queued") | ((jobs.c.state == "running") & (jobs.c.lease_until < now))
             busy = conn.execute(select(jobs.c.id).where(
-                jobs.c.repo == row.repo, jobs.c.pr_number == row.pr_number, jobs.c.id != job_id,
+                same_pull(row.host, row.repo, row.pr_number), jobs.c.id != job_id,
                 jobs.c.state == "running", jobs.c.lease_until >= now).limit(1)).first()
             if busy is not None:
                 return None
@@ -128,20 +133,20 @@ class JobsMixin(BudgetsMixin):
             row = conn.execute(select(jobs).where(holder(job_id, attempt))).first()
             if row is None:
                 return None
-            self._lock_pr(conn, row.repo, row.pr_number)
+            self._lock_pr(conn, row.host, row.repo, row.pr_number)
             self._release_holds(conn, row)
             conn.execute(update(jobs).where(holder(job_id, attempt)).values(
                 state=state, detail=detail, lease_until=None, updated_at=now))
             return list(conn.execute(select(jobs.c.id).where(
-                jobs.c.repo == row.repo, jobs.c.pr_number == row.pr_number, jobs.c.state == "queued",
+                same_pull(row.host, row.repo, row.pr_number), jobs.c.state == "queued",
             ).order_by(jobs.c.created_at)).scalars())
 
     def _release_holds(self, conn: Connection, row: Any) -> None:
         """Give back what a job holds in the monthly and PR budgets (caller holds the write lock)."""
         if row.held_micros and row.held_month:
-            self._release(conn, scopes(row.repo, row.installation_id), row.held_month, row.held_micros, 0)
+            self._release(conn, scopes(row.host, row.repo, row.installation_id), row.held_month, row.held_micros, 0)
         if row.pr_held_micros:
-            self._release_pr(conn, row.repo, row.pr_number, row.pr_held_micros, 0)
+            self._release_pr(conn, row.host, row.repo, row.pr_number, row.pr_held_micros, 0)
         conn.execute(update(jobs).where(jobs.c.id == row.id).values(held_micros=0, pr_held_micros=0))
 
     def expired(self, *, now: float, queued_grace_s: float) -> list[str]:
@@ -158,9 +163,9 @@ class JobsMixin(BudgetsMixin):
                 conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(enqueued_at=now))
         return ids
 
-    def cancel_pr(self, repo: str, pr_number: int, *, now: float) -> int:
-        """Drop the queued jobs of a closed PR; return how many."""
-        return self._drop_queued((jobs.c.repo == repo) & (jobs.c.pr_number == pr_number), "pr closed", now)
+    def cancel_pr(self, repo: str, pr_number: int, *, now: float, host: str = "github") -> int:
+        """Drop the queued jobs of a closed (or merged) pull or merge request; return how many."""
+        return self._drop_queued(same_pull(host, repo, pr_number), "pr closed", now)
 
     def cancel_installation(self, installation_id: int, *, now: float) -> int:
         """Drop the queued jobs of an uninstalled installation; return how many."""
@@ -177,10 +182,10 @@ class JobsMixin(BudgetsMixin):
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         return None if row is None else as_job(row)
 
-    def jobs_for(self, repo: str, pr_number: int) -> list[Job]:
-        """Return every job of one pull request, oldest first."""
+    def jobs_for(self, repo: str, pr_number: int, *, host: str = "github") -> list[Job]:
+        """Return every job of one pull (or merge) request, oldest first."""
         with self._read() as conn:
-            rows = conn.execute(select(jobs).where(jobs.c.repo == repo, jobs.c.pr_number == pr_number)
+            rows = conn.execute(select(jobs).where(same_pull(host, repo, pr_number))
                                 .order_by(jobs.c.created_at)).all()
         return [as_job(row) for row in rows]
 

@@ -14,7 +14,7 @@ MICROS = 1_000_000
 STATES = ("queued", "running", "done", "dropped", "failed")
 FINAL_STATES = frozenset({"done", "dropped", "failed"})
 LIVE_STATES = ("queued", "running", "done")
-SCOPES = frozenset({"repo", "installation"})
+SCOPES = frozenset({"repo", "installation", "project", "group"})
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 metadata = MetaData()
@@ -36,13 +36,15 @@ jobs = Table(
     Column("held_month", Text),
     Column("pr_held_micros", BigInteger, nullable=False),  # ... and in its PR's budget
     Column("enqueued_at", Float, nullable=False),  # last time the webhook or the reaper queued it
+    Column("host", Text, nullable=False), Column("project_id", BigInteger),
 )
 budget_months = Table(
     "budget_months", metadata, Column("scope", Text, primary_key=True), Column("key", Text, primary_key=True),
     Column("month", Text, primary_key=True), Column("spent_micros", BigInteger, nullable=False),
     Column("reserved_micros", BigInteger, nullable=False))
 pr_budgets = Table(
-    "pr_budgets", metadata, Column("repo", Text, primary_key=True), Column("pr_number", Integer, primary_key=True),
+    "pr_budgets", metadata, Column("host", Text, primary_key=True), Column("repo", Text, primary_key=True),
+    Column("pr_number", Integer, primary_key=True),
     Column("spent_micros", BigInteger, nullable=False), Column("reserved_micros", BigInteger, nullable=False))
 reviews = Table(
     "reviews", metadata,
@@ -53,7 +55,7 @@ reviews = Table(
     Column("prompt_tokens", BigInteger, nullable=False), Column("completion_tokens", BigInteger, nullable=False),
     Column("cost_micros", BigInteger, nullable=False), Column("estimated", Boolean, nullable=False),
     Column("started_at", Float, nullable=False), Column("finished_at", Float, nullable=False),
-    Column("outcome", Text, nullable=False), Column("model", Text),
+    Column("outcome", Text, nullable=False), Column("model", Text), Column("host", Text, nullable=False),
 )
 calls = Table(
     "calls", metadata,
@@ -63,7 +65,7 @@ calls = Table(
     Column("model", Text, nullable=False), Column("prompt_tokens", BigInteger, nullable=False),
     Column("completion_tokens", BigInteger, nullable=False), Column("cost_micros", BigInteger, nullable=False),
     Column("estimated", Boolean, nullable=False), Column("created_at", Float, nullable=False),
-    Column("review_id", BigInteger),
+    Column("review_id", BigInteger), Column("host", Text, nullable=False),
 )
 
 
@@ -92,8 +94,15 @@ def month_range(month: str) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
-def scopes(repo: str, installation_id: int | None) -> list[tuple[str, str]]:
-    """Return the budget scopes a review in `repo` draws on, repo first (a fixed order avoids deadlocks)."""
+def scopes(host: str, repo: str, installation_id: int | None) -> list[tuple[str, str]]:
+    """Return the budget scopes a review draws on, narrowest first (a fixed order avoids deadlocks).
+
+    GitHub: the repo and the App installation. GitLab: the project and each group above it, so a cap on
+    `group:acme` also covers `acme/platform/api`.
+    """
+    if host == "gitlab":
+        parts = repo.split("/")
+        return [("project", repo)] + [("group", "/".join(parts[:n])) for n in range(len(parts) - 1, 0, -1)]
     found = [("repo", repo)]
     if installation_id is not None:
         found.append(("installation", str(installation_id)))

@@ -1,0 +1,72 @@
+"""A ledger job's pull or merge request, opened on its host for the review flow (GitHub or GitLab)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.core.errors import ReviewError
+from bot.hosts.gitlab.commands import accept_review_command
+from bot.hosts.gitlab.merge_request import MergeRequestHandle
+from bot.review.ports import PullPort
+from bot.server.clients import Clients
+from bot.server.records import Job
+
+log = logging.getLogger("mistral_review.worker")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A job's pull or merge request, ready for the review flow, and who the bot is there."""
+
+    pull: PullPort
+    identity: str
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A job that needs no review run: its final state and why."""
+
+    state: str
+    detail: str
+
+
+def open_job(clients: Clients, job: Job) -> Opened | Ended:
+    """Open the job's pull or merge request; acknowledge a `/review` (👀), or end a job with nothing to do."""
+    if job.host == "gitlab":
+        return _open_gitlab(clients, job)
+    client = clients.for_installation(job.installation_id)
+    pr = client.pull(job.repo, job.pr_number)
+    if job.comment_id is not None:  # the commenter's write access was checked before the job was recorded
+        try:
+            pr.react(job.comment_id, "eyes")
+        except ReviewError as exc:  # a reaction is a courtesy, never a reason to fail the review
+            log.warning("could not react to /review comment %s: %s", job.comment_id, exc)
+    if job.attempts > 1 and pr.find_review(job.id) is not None:
+        return Ended("done", "review already posted by an earlier attempt")
+    return Opened(pr, client.identity())
+
+
+def _open_gitlab(clients: Clients, job: Job) -> Opened | Ended:
+    """GitLab: a note author's access is checked here (each attempt), not at the webhook, so acknowledging stays fast.
+
+    A retried attempt needs no look for its review: the posting step finds its own drafts and discussions.
+    """
+    client = clients.gitlab()
+    mr = client.merge_request(job.project_id if job.project_id is not None else job.repo, job.pr_number)
+    if job.comment_id is not None:
+        user = int(job.commenter) if job.commenter.isdigit() else None
+        try:
+            refused = accept_review_command(mr, user, job.comment_id)
+        except ReviewError as exc:  # unverifiable is refused (fail closed)
+            return Ended("dropped", f"could not check the /review author's access on GitLab: {exc}")
+        if refused is not None:
+            return Ended("dropped", refused)
+    return Opened(mr, client.identity())
+
+
+def pull_url(opened: Opened, job: Job) -> str:
+    """Return the web address of the job's pull or merge request (known once the flow has read it)."""
+    if isinstance(opened.pull, MergeRequestHandle) and opened.pull.web_url:
+        return opened.pull.web_url
+    return f"https://github.com/{job.repo}/pull/{job.pr_number}"
