@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--user", dest="run_as",
                         help="when started as root, run as this user (default: $MISTRAL_REVIEW_RUN_AS)")
     spend = commands.add_parser("spend", help="spend report from the server's ledger")
-    spend.add_argument("--repo", metavar="OWNER/REPO")
-    spend.add_argument("--pr", type=int, metavar="N")
+    spend.add_argument("--repo", metavar="OWNER/REPO", help="a GitHub repository or a GitLab project path")
+    spend.add_argument("--pr", type=int, metavar="N", help="a pull request number or a merge request iid")
+    spend.add_argument("--host", choices=("github", "gitlab"), help="only this host's reviews")
     spend.add_argument("--month", metavar="YYYY-MM")
     spend.add_argument("--format", choices=("text", "json", "csv"), default="text")
     jobs = commands.add_parser("worker", help="run a job worker alone")
@@ -209,6 +210,7 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     from bot.server.settings import ServerSettings
     from bot.server.spend_report import build_report, report_csv, report_json, report_text
     from bot.server.startup import reach
+    from bot.server.stats import budget_reader
     from bot.server.worker import open_ledger
 
     if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
@@ -222,14 +224,9 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
         out.write(render(build_report([], [], month=args.month)).rstrip("\n") + "\n")
         return EXIT_OK
     ledger = reach(settings, lambda: open_ledger(settings))
-    rows = ledger.reviews(repo=args.repo, pr_number=args.pr, month=args.month)
-    calls = ledger.calls(repo=args.repo, pr_number=args.pr, month=args.month)
-    month = args.month
-
-    def budget(repo: str) -> tuple[float, float | None]:
-        return ledger.month_spend("repo", repo, month) if month else (0.0, None)
-
-    report = build_report(rows, calls, month=month, budget=budget)
+    rows = ledger.reviews(repo=args.repo, pr_number=args.pr, month=args.month, host=args.host)
+    calls = ledger.calls(repo=args.repo, pr_number=args.pr, month=args.month, host=args.host)
+    report = build_report(rows, calls, month=args.month, budget=budget_reader(ledger, args.month))
     out.write(render(report).rstrip("\n") + "\n")
     return EXIT_OK
 

@@ -8,6 +8,7 @@ same queue, ledger, budgets and dashboard as GitHub, on SQLite and on PostgreSQL
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli import main
 from tests import serverfixtures
 from tests.conftest import FIXTURES
 from tests.doubles.gitlab import GitLabDouble
@@ -131,7 +133,12 @@ def test_an_opened_mr_is_reviewed_once_across_gitlab_retries_with_the_host_in_ev
     assert ledger.month_spend("group", "acme", this_month())[0] >= review.cost_usd  # caps are configuration, not rows
     assert ledger.month_spend("group", "acme/platform", this_month())[0] >= review.cost_usd
     status, page = server.get("/dashboard", headers={"Authorization": "Bearer dash-token"})
-    assert status == 200 and f"{PROJECT}/-/merge_requests/1" in page
+    assert status == 200 and f'/{PROJECT}/-/merge_requests/1">gitlab:{PROJECT}!1</a>' in page and "group acme: $" in page
+    out = io.StringIO()
+    assert main(["spend", "--host", "gitlab", "--repo", PROJECT, "--format", "json"], env=server.env, out=out) == 0
+    report = json.loads(out.getvalue())
+    assert [(r["host"], r["repo"]) for r in report["repos"]] == [("gitlab", PROJECT)]
+    assert any(p["pr_number"] == 1 and p["cost_usd"] > 0 for p in report["pull_requests"])
 
 
 def test_a_draft_is_skipped_and_reviewed_once_marked_ready(server: Server, gl: GitLabDouble, mistral: MistralDouble) -> None:

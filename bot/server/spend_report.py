@@ -1,4 +1,4 @@
-"""Spend reports from ledger rows: totals per repo and per PR, and the dashboard's figures. Pure.
+"""Spend reports from ledger rows: totals per repo (or GitLab project) and per PR (or MR), and the dashboard's figures. Pure.
 
 Dollars and tokens come from the paid calls (each booked when it returned, posted or not);
 review counts and changed lines come from the reviews.
@@ -20,8 +20,9 @@ from bot.server.records import CallRow, ReviewRow
 
 @dataclass(frozen=True)
 class Totals:
-    """Reviews, tokens and dollars of one repo or one PR."""
+    """Reviews, tokens and dollars of one repo or one PR (a GitLab project or merge request when host is gitlab)."""
 
+    host: str
     repo: str
     pr_number: int | None = None
     pr_url: str = ""
@@ -33,6 +34,12 @@ class Totals:
     estimated: bool = False
     budget_usd: float | None = None
     budget_spent_usd: float | None = None
+
+    @property
+    def label(self) -> str:
+        """Return how people name it: owner/repo#7 on GitHub, group/project!7 on GitLab (with the host for GitLab)."""
+        name = self.repo if self.pr_number is None else f"{self.repo}{'!' if self.host == 'gitlab' else '#'}{self.pr_number}"
+        return f"gitlab:{name}" if self.host == "gitlab" else name
 
     @property
     def cost_per_line(self) -> float | None:
@@ -81,29 +88,36 @@ def _empty() -> dict[str, Any]:
             "estimated": False}
 
 
+def own_scope(host: str) -> str:
+    """Return the monthly budget scope of one repository on a host: `repo` on GitHub, `project` on GitLab."""
+    return "project" if host == "gitlab" else "repo"
+
+
 def build_report(rows: Iterable[ReviewRow], calls: Iterable[CallRow], *, month: str | None,
-                 budget: Callable[[str], tuple[float, float | None]] | None = None) -> Report:
-    """Total reviews and paid calls per repo and per PR; `budget(repo)` gives (spent, limit) for the month."""
-    by_repo: dict[str, dict[str, Any]] = defaultdict(_empty)
-    by_pr: dict[tuple[str, int], dict[str, Any]] = defaultdict(_empty)
-    urls: dict[tuple[str, int], str] = {}
+                 budget: Callable[[str, str], tuple[float, float | None]] | None = None) -> Report:
+    """Total reviews and paid calls per repo and per PR; `budget(host, repo)` gives (spent, limit) for the month."""
+    by_repo: dict[tuple[str, str], dict[str, Any]] = defaultdict(_empty)
+    by_pr: dict[tuple[str, str, int], dict[str, Any]] = defaultdict(_empty)
+    urls: dict[tuple[str, str, int], str] = {}
     for row in rows:
-        _add_review(by_repo[row.repo], row)
-        _add_review(by_pr[(row.repo, row.pr_number)], row)
-        urls[(row.repo, row.pr_number)] = row.pr_url
+        _add_review(by_repo[(row.host, row.repo)], row)
+        _add_review(by_pr[(row.host, row.repo, row.pr_number)], row)
+        urls[(row.host, row.repo, row.pr_number)] = row.pr_url
     for call in calls:
-        _add_call(by_repo[call.repo], call)
-        _add_call(by_pr[(call.repo, call.pr_number)], call)
-        urls.setdefault((call.repo, call.pr_number), f"https://github.com/{call.repo}/pull/{call.pr_number}")
+        _add_call(by_repo[(call.host, call.repo)], call)
+        _add_call(by_pr[(call.host, call.repo, call.pr_number)], call)
+        # GitLab's address needs the instance's URL, which a call row does not carry: no link then
+        urls.setdefault((call.host, call.repo, call.pr_number),
+                        "" if call.host == "gitlab" else f"https://github.com/{call.repo}/pull/{call.pr_number}")
     repos = []
-    for repo, values in sorted(by_repo.items()):
-        spent, limit = budget(repo) if budget else (None, None)
-        repos.append(Totals(repo, **values, budget_usd=limit, budget_spent_usd=spent))
-    prs = [Totals(repo, number, urls[(repo, number)], **values) for (repo, number), values in sorted(by_pr.items())]
+    for (host, repo), values in sorted(by_repo.items()):
+        spent, limit = budget(host, repo) if budget else (None, None)
+        repos.append(Totals(host, repo, **values, budget_usd=limit, budget_spent_usd=spent))
+    prs = [Totals(*key, urls[key], **values) for key, values in sorted(by_pr.items())]
     return Report(month, repos, prs)
 
 
-CSV_FIELDS = ("kind", "repo", "pr_number", "pr_url", "reviews", "prompt_tokens", "completion_tokens", "cost_usd",
+CSV_FIELDS = ("kind", "host", "repo", "pr_number", "pr_url", "reviews", "prompt_tokens", "completion_tokens", "cost_usd",
               "changed_lines", "cost_per_line_usd", "budget_usd", "budget_used", "estimated")
 
 
@@ -137,11 +151,11 @@ def report_text(report: Report) -> str:
              f"{'$/line':>10} {'budget':>8}"]
     for t in report.repos:
         used = "-" if t.budget_used is None else f"{t.budget_used:.0%}"
-        lines.append(f"{t.repo:<32} {t.reviews:>7} {t.prompt_tokens:>10,} {t.completion_tokens:>9,} "
+        lines.append(f"{t.label:<32} {t.reviews:>7} {t.prompt_tokens:>10,} {t.completion_tokens:>9,} "
                      f"{_money(t.cost_usd):>10} {_money(t.cost_per_line, 6):>10} {used:>8}")
     lines += ["", f"{'pull request':<40} {'reviews':>7} {'dollars':>10} {'$/line':>10}"]
     for t in sorted(report.prs, key=lambda p: -p.cost_usd):
-        lines.append(f"{t.repo + '#' + str(t.pr_number):<40} {t.reviews:>7} {_money(t.cost_usd):>10} "
+        lines.append(f"{t.label:<40} {t.reviews:>7} {_money(t.cost_usd):>10} "
                      f"{_money(t.cost_per_line, 6):>10}")
     total = sum(t.cost_usd for t in report.repos)
     lines += ["", f"total: {sum(t.reviews for t in report.repos)} review(s), {_money(total)}"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from bot.server.dashboard import DashboardData
 from bot.server.ledger import Ledger
 from bot.server.settings import ServerSettings
-from bot.server.spend_report import build_report, daily_spend, per_line_extremes
+from bot.server.spend_report import build_report, daily_spend, own_scope, per_line_extremes
 
 
 def current_month(now: float) -> str:
@@ -22,7 +23,7 @@ def ledger_stats(ledger: Ledger, settings: ServerSettings, now: float | None = N
     rows, calls = ledger.reviews(), ledger.calls()
     per_repo: dict[str, float] = defaultdict(float)
     for call in calls:
-        per_repo[call.repo] += call.cost_usd
+        per_repo[f"gitlab:{call.repo}" if call.host == "gitlab" else call.repo] += call.cost_usd
     month = current_month(time.time() if now is None else now)
     ratios = {}
     for scope, key, _ in ledger.budgets():
@@ -40,21 +41,26 @@ def ledger_stats(ledger: Ledger, settings: ServerSettings, now: float | None = N
     }
 
 
+def budget_reader(ledger: Ledger, month: str | None) -> Callable[[str, str], tuple[float, float | None]]:
+    """Return `budget(host, repo)`: a repository's (spent, monthly cap) in a month (no month: nothing spent, no cap)."""
+    def budget(host: str, repo: str) -> tuple[float, float | None]:
+        return ledger.month_spend(own_scope(host), repo, month) if month else (0.0, None)
+
+    return budget
+
+
 def dashboard_data(ledger: Ledger, now: float) -> DashboardData:
     """Gather this month's figures for the dashboard from the ledger."""
     month = current_month(now)
     rows, calls = ledger.reviews(month=month), ledger.calls(month=month)
 
-    def budget(repo: str) -> tuple[float, float | None]:
-        return ledger.month_spend("repo", repo, month)
-
-    report = build_report(rows, calls, month=month, budget=budget)
+    report = build_report(rows, calls, month=month, budget=budget_reader(ledger, month))
     cheapest, dearest = per_line_extremes(rows)
     return DashboardData(
         month=month, reviews=len(rows), prompt_tokens=sum(c.prompt_tokens for c in calls),
         completion_tokens=sum(c.completion_tokens for c in calls), cost_usd=sum(c.cost_usd for c in calls),
         daily=daily_spend(calls, time.gmtime(now).tm_mday),
         top_prs=sorted(report.prs, key=lambda t: -t.cost_usd)[:10],
-        budgets=[(t.repo, t.budget_spent_usd or 0.0, t.budget_usd) for t in report.repos if t.budget_usd],
+        budgets=[(f"{scope} {key}", ledger.month_spend(scope, key, month)[0], limit) for scope, key, limit in ledger.budgets()],
         cheapest=cheapest, dearest=dearest,
     )
