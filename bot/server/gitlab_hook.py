@@ -15,7 +15,16 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from bot.hosts.gitlab.events import CancelMergeRequest, Ignore, MergeRequestJob, SignatureError, route, verify_signature, verify_token
+from bot.hosts.gitlab.events import (
+    CancelMergeRequest,
+    Ignore,
+    MergeRequestJob,
+    PayloadError,
+    SignatureError,
+    route,
+    verify_signature,
+    verify_token,
+)
 from bot.server.body import read_body
 from bot.server.logs import delivery_id
 from bot.server.settings import GitLabHookSettings
@@ -64,12 +73,10 @@ def _handle(settings: GitLabHookSettings, submit: Submit, now: float, max_body: 
     event = request.headers.get("X-Gitlab-Event", "")
     try:
         decision = route(event, payload, bot_username=settings.bot_username, review_drafts=settings.review_drafts)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        return 400, {"error": f"malformed {event[:40]} payload: {type(exc).__name__}"}
+    except PayloadError as exc:
+        return 400, {"error": f"malformed {event[:40]} payload: {exc}"}
     if isinstance(decision, Ignore):
         return 200, {"status": "ignored", "reason": decision.reason}
-    if not (decision.project_path and decision.iid):
-        return 400, {"error": "the payload names no project path or merge request iid"}
     return 202, submit(delivery_id.get(), event, decision)
 
 

@@ -131,6 +131,10 @@ class ServerSettings:
         if not self.github and self.gitlab is None:
             raise UsageError("set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (a GitHub App) or GITHUB_TOKEN for GitHub, "
                              "or GITLAB_TOKEN and GITLAB_WEBHOOK_SECRET for GitLab")
+        if self.gitlab is not None:
+            from bot.hosts.gitlab.client import check_token
+
+            check_token(self.gitlab.token)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

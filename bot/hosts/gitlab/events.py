@@ -23,6 +23,37 @@ class SignatureError(ValueError):
     """The delivery does not carry our secret token or a valid signature."""
 
 
+class PayloadError(ValueError):
+    """A field the bot needs is missing or malformed (the delivery gets a 400 naming it)."""
+
+
+_PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.+-]{0,254}(/[A-Za-z0-9_.][A-Za-z0-9_.+-]{0,254}){1,20}")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+MAX_IID, MAX_ID = 2**31 - 1, 2**63 - 1
+
+
+def _object(holder: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:
+    value = holder.get(key)
+    if not isinstance(value, dict):
+        raise PayloadError(f"{where}{key} is missing or not an object")
+    return value
+
+
+def _number(holder: dict[str, Any], key: str, where: str, limit: int = MAX_ID) -> int:
+    value = holder.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
+        raise PayloadError(f"{where}{key} is missing or not a positive integer")
+    return value
+
+
+def _project(payload: dict[str, Any]) -> tuple[int, str]:
+    project = _object(payload, "project")
+    path = project.get("path_with_namespace")
+    if not isinstance(path, str) or not _PATH.fullmatch(path) or ".." in path.split("/"):
+        raise PayloadError("project.path_with_namespace is missing or malformed")
+    return _number(project, "id", "project."), path
+
+
 def verify_token(given: str | None, secret: str) -> None:
     """Check `X-Gitlab-Token` against the configured secret in constant time; raise when it fails."""
     if not given:
@@ -96,53 +127,60 @@ def is_draft(attributes: dict[str, Any]) -> bool:
 
 def _marked_ready(changes: dict[str, Any]) -> bool:
     for key in ("draft", "work_in_progress"):
-        change = changes.get(key) or {}
-        if change.get("previous") and change.get("current") is False:
+        change = changes.get(key)
+        if isinstance(change, dict) and change.get("previous") and change.get("current") is False:
             return True
-    title = changes.get("title") or {}
+    title = changes.get("title")
+    title = title if isinstance(title, dict) else {}
     return bool(DRAFT_TITLE.match(str(title.get("previous") or "")) and not DRAFT_TITLE.match(str(title.get("current") or "")))
 
 
 def _merge_request(payload: dict[str, Any], review_drafts: bool) -> Route:
-    attributes = payload.get("object_attributes") or {}
-    project = payload.get("project") or {}
+    attributes = _object(payload, "object_attributes")
     action = attributes.get("action")
-    project_id, iid = int(project.get("id") or attributes.get("target_project_id") or 0), int(attributes.get("iid") or 0)
+    project_id, path = _project(payload)
+    iid = _number(attributes, "iid", "object_attributes.", MAX_IID)
     if action in ("close", "merge"):
-        return CancelMergeRequest(project_id, iid, str(project.get("path_with_namespace") or ""))
-    changes = payload.get("changes") or {}
+        return CancelMergeRequest(project_id, iid, path)
+    changes = payload.get("changes")
+    changes = changes if isinstance(changes, dict) else {}
     wanted = action in ("open", "reopen") or (action == "update" and (attributes.get("oldrev") or _marked_ready(changes)))
     if not wanted:
-        return Ignore(f"merge request {action} needs no review")
+        return Ignore(f"merge request {str(action)[:40]} needs no review")
     if is_draft(attributes) and not review_drafts:
         return Ignore("draft merge request")
-    head = str((attributes.get("last_commit") or {}).get("id") or "")
-    return MergeRequestJob(project_id, str(project.get("path_with_namespace") or ""), iid, head)
+    head = _object(attributes, "last_commit", "object_attributes.").get("id")
+    if not isinstance(head, str) or not _SHA.fullmatch(head):
+        raise PayloadError("object_attributes.last_commit.id is missing or not a commit SHA")
+    return MergeRequestJob(project_id, path, iid, head)
 
 
 def _note(payload: dict[str, Any], bot_username: str) -> Route:
-    attributes = payload.get("object_attributes") or {}
-    user = payload.get("user") or {}
-    text = str(attributes.get("note") or "").strip()
+    attributes = _object(payload, "object_attributes")
+    user = payload.get("user")
+    user = user if isinstance(user, dict) else {}
+    text = attributes.get("note")
     if attributes.get("noteable_type") != "MergeRequest" or attributes.get("system"):
         return Ignore("not a note on a merge request")
-    if user.get("username") == bot_username:
+    if bot_username and user.get("username") == bot_username:
         return Ignore("the bot's own note")
-    if text.split("\n", 1)[0].split(" ", 1)[0] != "/review":
+    if not isinstance(text, str) or text.strip().split("\n", 1)[0].split(" ", 1)[0] != "/review":
         return Ignore("not a /review command")
-    project = payload.get("project") or {}
-    mr = payload.get("merge_request") or {}
-    author = user.get("id") or attributes.get("author_id")
-    # The head is read when the job runs; the note id keeps each /review its own job.
-    return MergeRequestJob(int(project.get("id") or 0), str(project.get("path_with_namespace") or ""), int(mr.get("iid") or 0),
-                           f"note:{attributes.get('id')}", forced=True, user_id=int(author) if author else None,
-                           note_id=int(attributes["id"]))
+    project_id, path = _project(payload)
+    iid = _number(_object(payload, "merge_request"), "iid", "merge_request.", MAX_IID)
+    note_id = _number(attributes, "id", "object_attributes.")
+    author = user.get("id", attributes.get("author_id"))
+    valid_author = isinstance(author, int) and not isinstance(author, bool) and 0 < author <= MAX_ID
+    # The head is read when the job runs; the note id keeps each /review its own job. An author the payload does not
+    # name validly is None, which the worker refuses (no access level).
+    return MergeRequestJob(project_id, path, iid, f"note:{note_id}", forced=True,
+                           user_id=author if valid_author else None, note_id=note_id)
 
 
 def route(event: str, payload: dict[str, Any], *, bot_username: str = "", review_drafts: bool = False) -> Route:
-    """Return what a delivery asks of the bot."""
+    """Return what a delivery asks of the bot; raise PayloadError when a field it needs is missing or malformed."""
     if event == MR_EVENT and payload.get("object_kind") == "merge_request":
         return _merge_request(payload, review_drafts)
     if event == NOTE_EVENT and payload.get("object_kind") == "note":
         return _note(payload, bot_username)
-    return Ignore(f"{event or 'unnamed'} events are not handled")
+    return Ignore(f"{event[:40] or 'unnamed'} events are not handled")
