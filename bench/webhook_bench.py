@@ -1,7 +1,8 @@
 """Webhook acknowledgement under gunicorn: p50/p99 and throughput as ratios to a bare Flask endpoint (same run).
 
 Baseline answers 204 after reading the body; the subject is `mistral-review serve --no-worker` on a temp data dir.
-Goal: p99_ratio <= 2. Run: python bench/webhook_bench.py [--requests 2000] [--clients 8] [--workers 2]
+Goal: p99_ratio <= 2. Run: python bench/webhook_bench.py [--requests 2000] [--clients 8] [--workers 2] [--host gitlab]
+(--host gitlab: GitLab merge request deliveries to POST /webhook/gitlab, checked by X-Gitlab-Token.)
 Markdown row: requests | clients | workers | base p50 | base p99 | subj p50 | subj p99 (ms) | ratios | errors.
 """
 
@@ -34,10 +35,12 @@ from bot.hosts.github.events import sign  # noqa: E402
 from bot.server.serve import gunicorn_options  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "webhooks" / "pull_request.opened.json"
+GITLAB_FIXTURE = ROOT / "tests" / "fixtures" / "gitlab" / "webhook.merge_request.open.gitlab-com.json"
 SECRET, HOST = "bench-webhook-secret", "127.0.0.1"
+ROUTES = {"github": "/webhook", "gitlab": "/webhook/gitlab"}
 WARMUP, BUDGET_S = 50, 90.0  # warm-up deliveries per run; start no new round past this many seconds
 _PR_NUMBERS = itertools.count(10_000)
-Delivery = tuple[bytes, dict[str, str]]
+Delivery = tuple[str, bytes, dict[str, str]]
 
 
 def serve_bare(port: int, workers: int) -> None:
@@ -48,10 +51,12 @@ def serve_bare(port: int, workers: int) -> None:
     app = Flask("bare")
     app.add_url_rule("/healthz", "healthz", lambda: "ok")
 
-    @app.post("/webhook")
     def webhook() -> tuple[str, int]:
         request.get_data(cache=False)
         return "", 204
+
+    for path in ROUTES.values():
+        app.add_url_rule(path, path, webhook, methods=["POST"])
 
     class Bare(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -99,8 +104,10 @@ class Target:
                 self.proc.wait(timeout=10)
 
 
-def deliveries(count: int, spread_prs: bool) -> list[Delivery]:
-    """Return `count` signed pull_request.opened bodies, each a new head (and, if asked, a new PR)."""
+def deliveries(count: int, spread_prs: bool, host: str = "github") -> list[Delivery]:
+    """Return `count` signed pull_request.opened (or GitLab merge request open) bodies, each a new head."""
+    if host == "gitlab":
+        return gitlab_deliveries(count, spread_prs)
     payload = json.loads(FIXTURE.read_text(encoding="utf-8"))
     out = []
     for _ in range(count):
@@ -108,15 +115,31 @@ def deliveries(count: int, spread_prs: bool) -> list[Delivery]:
         if spread_prs:
             payload["number"] = payload["pull_request"]["number"] = next(_PR_NUMBERS)
         body = json.dumps(payload).encode()
-        out.append((body, {"Content-Type": "application/json", "X-GitHub-Event": "pull_request",
-                           "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(body, SECRET)}))
+        out.append((ROUTES["github"], body, {"Content-Type": "application/json", "X-GitHub-Event": "pull_request",
+                                             "X-GitHub-Delivery": str(uuid.uuid4()),
+                                             "X-Hub-Signature-256": sign(body, SECRET)}))
+    return out
+
+
+def gitlab_deliveries(count: int, spread_prs: bool) -> list[Delivery]:
+    """Return `count` GitLab `Merge Request Hook` open deliveries with the secret token, each a new head."""
+    payload = json.loads(GITLAB_FIXTURE.read_text(encoding="utf-8"))
+    attributes = payload["object_attributes"]
+    out = []
+    for _ in range(count):
+        attributes["last_commit"]["id"] = (uuid.uuid4().hex + uuid.uuid4().hex)[:40]
+        if spread_prs:
+            attributes["iid"] = next(_PR_NUMBERS)
+        out.append((ROUTES["gitlab"], json.dumps(payload).encode(),
+                    {"Content-Type": "application/json", "X-Gitlab-Event": "Merge Request Hook",
+                     "X-Gitlab-Token": SECRET, "Idempotency-Key": str(uuid.uuid4())}))
     return out
 
 
 def _post(conn: http.client.HTTPConnection, delivery: Delivery) -> str:
     """POST one delivery; return "<status>[ <json status>]" or "error <exception>"."""
     try:
-        conn.request("POST", "/webhook", *delivery)
+        conn.request("POST", *delivery)
         resp = conn.getresponse()
         data = resp.read()
         return f"{resp.status} {json.loads(data)['status']}" if data else str(resp.status)
@@ -175,6 +198,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--cap", type=float, default=60.0, help="wall-clock cap per measured run, seconds")
     ap.add_argument("--spread-prs", action="store_true", help="give each delivery its own PR number too")
+    ap.add_argument("--host", choices=sorted(ROUTES), default="github", help="whose deliveries to send")
     ap.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return ap.parse_args()
 
@@ -183,7 +207,8 @@ def start_targets(workers: int, tmp: Path, targets: list[Target]) -> None:
     """Start the baseline and the subject (port appended to each command line) into `targets`; wait for both."""
     (tmp / "prom").mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN="bench", MISTRAL_API_KEY="bench",
+    env.update(GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN="bench", MISTRAL_API_KEY="bench", GITLAB_WEBHOOK_SECRET=SECRET,
+               GITLAB_TOKEN="glpat-bench",
                MISTRAL_REVIEW_DATA_DIR=str(tmp / "data"), PROMETHEUS_MULTIPROC_DIR=str(tmp / "prom"))
     count = ["--workers", str(workers)]
     targets.append(Target("baseline", [sys.executable, __file__, *count, "--serve-bare"], env, tmp / "bare.log", "204"))
@@ -209,7 +234,7 @@ def main() -> int:
             rounds.append({})
             for target in targets:  # alternate: baseline, subject, baseline, subject
                 for count in (WARMUP, args.requests):
-                    run = drive(target, deliveries(count, args.spread_prs), args.clients, args.cap)
+                    run = drive(target, deliveries(count, args.spread_prs, args.host), args.clients, args.cap)
                     errors += run["errors"]
                     answers[target.name].update(run["answers"])
                 rounds[-1][target.name] = figures(run)
@@ -221,7 +246,7 @@ def main() -> int:
     base, subj = ({k: round(statistics.median(r[name][k] for r in rounds), 3) for k in rounds[0][name]}
                   for name in ("baseline", "subject"))
     ratio = {k: round(subj[k] / base[k], 3) for k in ("p50_ms", "p99_ms", "throughput_rps")}
-    result = {"requests": args.requests, "clients": args.clients, "workers": args.workers, "rounds": len(rounds),
+    result = {"host": args.host, "requests": args.requests, "clients": args.clients, "workers": args.workers, "rounds": len(rounds),
               "spread_prs": args.spread_prs, "cpus": os.cpu_count(), "baseline": base, "subject": subj,
               "p50_ratio": ratio["p50_ms"], "p99_ratio": ratio["p99_ms"], "throughput_ratio": ratio["throughput_rps"],
               "goal_p99_ratio_le_2": ratio["p99_ms"] <= 2, "errors": errors,
