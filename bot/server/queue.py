@@ -7,10 +7,9 @@ workers on any number of machines. Jobs carry a ledger job id and nothing else.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-
-import sqlite3
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
