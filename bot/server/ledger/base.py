@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.server.ledger.schema import SCOPES, micros
 
 MIGRATION_LOCK = 0x6D72_6C67  # pg_advisory_xact_lock key shared by every migrating process
+CONNECT_TIMEOUT_S = 10  # seconds to wait for a PostgreSQL connection (a DATABASE_URL may set its own connect_timeout)
 _SCRIPTS = Path(__file__).parent / "migrations"
 # The hand-rolled schema_version (before Alembic) counted migrations 1..4; each is now the revision of that number.
 _LEGACY = {1: "0001", 2: "0002", 3: "0003", 4: "0004"}
@@ -85,7 +86,9 @@ class LedgerBase:
         """Open (lazily) the database at a SQLAlchemy URL; call `migrate` before use."""
         is_sqlite = url.startswith("sqlite")
         # A pre-ping is a wasted SELECT 1 per request on a local SQLite file; it saves dropped PostgreSQL links.
-        self._engine = create_engine(url, pool_pre_ping=not is_sqlite)
+        # A database host that drops packets would hold `serve` at psycopg's default (no timeout) before its error.
+        wait = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql") and "connect_timeout" not in url else {}
+        self._engine = create_engine(url, pool_pre_ping=not is_sqlite, connect_args=wait)
         self._dialect = self._engine.dialect.name
         self._lock_path = _lock_file(url) if is_sqlite else None
         if self._dialect not in ("sqlite", "postgresql"):
