@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from bot.core.diff import Side
-from bot.core.marker import Marker, MarkerError, derive_key, fingerprint_in, fingerprint_line, parse_marker
+from bot.core.marker import (
+    SUMMARY_PREFIX,
+    Marker,
+    MarkerError,
+    _sign,
+    derive_key,
+    fingerprint_in,
+    fingerprint_line,
+    parse_marker,
+    path_digest,
+)
 from bot.core.reply import Comment
 from bot.core.severity import Severity
 from bot.core.summary import finding_code, print_of
@@ -29,6 +39,18 @@ def test_a_marker_is_read_only_from_the_last_line() -> None:
     assert parse_marker(marker.line(KEY) + "\n\n- `x.lock`: generated", KEY) is None
     assert fingerprint_in(fingerprint_line("b" * 32) + "\ntrailing text") is None
     assert fingerprint_in("text\n\n" + fingerprint_line("b" * 32)) == "b" * 32
+
+
+def test_owed_files_are_named_by_digest_and_a_marker_written_before_them_still_reads() -> None:
+    hostile = "docs/x.md --> <b>visible</b>\nnext line"
+    marker = Marker(head="c" * 40, pending=(path_digest(hostile), path_digest("src/a.py")))
+    line = marker.line(KEY)
+    assert "-->" not in line[:-3] and "\n" not in line and parse_marker(line, KEY) == marker
+    older = '{"completion_tokens":0,"cost_usd":0.0,"estimated":false,"fingerprints":[],"head":null,"prompt_tokens":0,"reviews":0,"v":2}'
+    assert parse_marker(f"{SUMMARY_PREFIX}{older} sig={_sign(KEY, older)} -->", KEY) == Marker()
+    planted = older.replace('"head":null', '"head":null,"pending":["src/evil.py"]')
+    with pytest.raises(MarkerError, match="pending"):
+        parse_marker(f"{SUMMARY_PREFIX}{planted} sig={_sign(KEY, planted)} -->", KEY)
 
 
 def test_an_unsigned_marker_of_the_old_format_is_refused() -> None:

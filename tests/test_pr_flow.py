@@ -184,6 +184,33 @@ def test_the_budget_runs_out_half_way_and_nothing_more_is_spent(gh: GitHubDouble
     assert marker_of(gh)["cost_usd"] == pytest.approx(0.0027)
 
 
+def test_files_left_out_for_budget_are_owed_and_reviewed_by_the_next_push(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    files = diff_files("medium-multi-file.diff")
+    open_pull(gh, files)
+    costly = first_added()
+
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        return Reply(costly(body, attempt).content, usage={"prompt_tokens": 4000, "completion_tokens": 3500,
+                                                           "total_tokens": 7500})
+
+    mistral.responder = respond
+    code, first = review_pr(gh, mistral, MISTRAL_REVIEW_BUDGET_USD="0.0045", MISTRAL_REVIEW_REQUEST_TOKENS="8000")
+    owed = {s["path"] for s in first["skipped"] if s["reason"] == "over-budget"}
+    assert code == 0 and "CHANGES.rst" in owed and len(marker_of(gh)["pending"]) == len(owed)
+    # The owner raises the budget; the next push touches one source file only.
+    new_head = "9" * 40
+    changed = next(f for f in files if f["filename"] == "src/flask/helpers.py")
+    gh.update_pull(REPO, 7, head_sha=new_head, files=files)
+    gh.set_compare(REPO, HEAD_SHA, new_head, status="ahead", files=[changed])
+    mistral.reset()
+    mistral.responder = first_added()
+    code, second = review_pr(gh, mistral, MISTRAL_REVIEW_BUDGET_USD="1")
+    asked = {row[4:].split(" (")[0] for text in mistral.user_messages() for row in text.splitlines() if row.startswith("### ")}
+    assert code == 0 and asked == owed | {"src/flask/helpers.py"}, asked
+    assert second["coverage"]["state"] == "complete" and marker_of(gh)["pending"] == []
+    assert marker_of(gh)["head"] == new_head
+
+
 def test_a_config_on_the_head_branch_cannot_raise_the_budget(gh: GitHubDouble, mistral: MistralDouble) -> None:
     gh.set_content(REPO, BASE_SHA, ".github/mistral-review.toml", "budget_usd = 0.001\nmax_comments = 3\n")
     gh.set_content(REPO, HEAD_SHA, ".github/mistral-review.toml", "budget_usd = 100\n")

@@ -18,10 +18,12 @@ from typing import Any
 
 MARKER_VERSION = 2
 MAX_FINGERPRINTS = 500
+MAX_PENDING = 300
 SUMMARY_PREFIX = "<!-- mistral-review:summary "
 _MARKER = re.compile(r"<!-- mistral-review:summary (?P<json>\{[^\n]*\}) sig=(?P<sig>[0-9a-f]{64}) -->")
 _FINGERPRINT = re.compile(r"<!-- mistral-review:fp (?P<fp>[0-9a-f]{32}) -->")
 _TRIVIAL = re.compile(r"^[\W_]*$")  # `}`, `})`, `];`, blank: no code of their own
+_DIGEST = re.compile(r"[0-9a-f]{16}")
 
 
 class MarkerError(ValueError):
@@ -45,7 +47,11 @@ def last_line(body: str) -> str:
 
 @dataclass(frozen=True)
 class Marker:
-    """The state a PR carries between stateless runs: cumulative spend and the last reviewed head."""
+    """The state a PR carries between stateless runs: cumulative spend, the last reviewed head, and what is owed.
+
+    `pending` names (by `path_digest`) the files the last run left out for budget: the next incremental run
+    reviews them whole besides what the push changed, so moving the head on never drops them.
+    """
 
     head: str | None = None
     reviews: int = 0
@@ -54,12 +60,14 @@ class Marker:
     cost_usd: float = 0.0
     estimated: bool = False
     fingerprints: tuple[str, ...] = field(default_factory=tuple)
+    pending: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self) -> str:
         """Return the marker's versioned JSON."""
         data: dict[str, Any] = {"v": MARKER_VERSION, **asdict(self)}
         data["cost_usd"] = round(self.cost_usd, 6)
         data["fingerprints"] = list(self.fingerprints[-MAX_FINGERPRINTS:])
+        data["pending"] = list(self.pending[:MAX_PENDING])
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     def line(self, key: bytes) -> str:
@@ -79,12 +87,15 @@ def _from_json(data: Any) -> Marker:
     fingerprints = data.get("fingerprints", [])
     if not isinstance(fingerprints, list) or not all(isinstance(f, str) for f in fingerprints):
         raise MarkerError("fingerprints is not a list of strings")
+    pending = data.get("pending", [])  # absent from markers written before it existed
+    if not isinstance(pending, list) or not all(isinstance(p, str) and _DIGEST.fullmatch(p) for p in pending):
+        raise MarkerError("pending is not a list of path digests")
     head = data.get("head")
     marker = Marker(head=head if isinstance(head, str) else None, reviews=int(data.get("reviews", 0)),
                     prompt_tokens=int(data.get("prompt_tokens", 0)),
                     completion_tokens=int(data.get("completion_tokens", 0)),
                     cost_usd=float(data.get("cost_usd", 0.0)), estimated=bool(data.get("estimated", False)),
-                    fingerprints=tuple(fingerprints))
+                    fingerprints=tuple(fingerprints), pending=tuple(pending))
     if min(marker.reviews, marker.prompt_tokens, marker.completion_tokens) < 0 or marker.cost_usd < 0:
         raise MarkerError("summary marker has negative totals")
     return marker
@@ -104,6 +115,11 @@ def parse_marker(body: str, key: bytes) -> Marker | None:
         return _from_json(json.loads(match["json"]))
     except (ValueError, TypeError) as exc:
         raise MarkerError(f"summary marker does not parse: {exc}") from None
+
+
+def path_digest(path: str) -> str:
+    """Return the short digest a marker names a file by (a file name may hold anything, even `-->`)."""
+    return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def normalise(text: str) -> str:

@@ -10,7 +10,7 @@ from bot.core.batching import Skipped
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff, decode, diff_texts, parse_github_file, parse_github_files
 from bot.core.incremental import changed_since
-from bot.core.marker import Marker, MarkerError, is_summary, parse_marker
+from bot.core.marker import Marker, MarkerError, is_summary, parse_marker, path_digest
 from bot.core.settings import REPO_CONFIG_PATH, Settings, check_model, parse_repo_config
 from bot.review.ports import Outcome, PostedComment, PullInfo, PullPort, ReviewRequest
 
@@ -134,7 +134,9 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
                          "told: the whole pull request was reviewed again.")
         elif cmp is not None and cmp.status == "ahead":  # a force-push (diverged, behind) reviews everything
             touched = parse_github_files([f for f in cmp.files if f.get("patch")])
+            owed = set(marker.pending)  # left out of the last run for budget: reviewed whole now
             whole = {str(f["filename"]) for f in cmp.files if not f.get("patch")}
+            whole |= {f.path for f in files if path_digest(f.path) in owed}
             cut, _ = changed_since([f for f in files if f.path not in whole], touched)
             files = cut + [f for f in files if f.path in whole]
             since = marker.head
