@@ -21,7 +21,7 @@ from bot.cli import main
 from tests import serverfixtures
 from tests.conftest import FIXTURES
 from tests.doubles.gitlab import GitLabDouble
-from tests.doubles.mistral import MistralDouble
+from tests.doubles.mistral import MistralDouble, Reply
 from tests.mergerequests import BASE_SHA, diff_entries
 from tests.modelreplies import first_added
 from tests.serverfixtures import ledger_of, running_server, this_month
@@ -193,3 +193,27 @@ def test_a_group_budget_that_is_spent_stops_reviews_in_its_projects(server: Serv
     (summary,) = summaries(gl, 4, CAPPED)
     assert "| | this merge request |" in summary["body"] and "`src/requests/utils.py`: over-budget" in summary["body"]
     assert ledger_of(server).month_spend("group", "thrifty", this_month())[0] == 0.0
+
+
+def test_a_worker_killed_mid_review_is_replaced_and_the_merge_request_gets_one_review(
+        server: Server, gl: GitLabDouble, mistral: MistralDouble) -> None:
+    head = uuid.uuid4().hex[:8] * 5
+    open_mr(gl, 5, head)
+    review, calls = first_added(), []
+
+    def slow_first(body: dict[str, Any], attempt: int) -> Reply:
+        calls.append(1)
+        return Reply(review(body, attempt).content, delay=4.0 if len(calls) == 1 else 0.0)
+
+    mistral.responder = slow_first
+    before = len(mistral.requests)
+    assert deliver(server, "Merge Request Hook", event("merge_request.open.gitlab-com", 5, head))[1]["status"] == "queued"
+    wait_for(lambda: len(mistral.requests) > before, what="the model call to start")
+    for doomed in server.workers:
+        doomed.kill9()
+    server.workers.clear()
+    server.start_worker()
+    wait_for(lambda: settled(server, 5, 1), timeout=60, what="the job to be taken over and finish")
+    (job,) = ledger_of(server).jobs_for(PROJECT, 5, host="gitlab")
+    assert job.state == "done" and job.attempts == 2
+    assert len(diff_notes(gl, 5)) == 1 and len(summaries(gl, 5)) == 1 and gl.projects[PROJECT].mrs[5].drafts == []
