@@ -71,12 +71,7 @@ def review_pull(
     if fresh:
         review, unplaced = pr.post_review(info.head_sha, fresh, overview)
         posted, url = [c for c in fresh if c not in unplaced], review.html_url
-    owed = tuple(dict.fromkeys(path_digest(s.path) for s in result.skipped if s.reason is SkipReason.OVER_BUDGET))
-    # Failed batches are retried next run (the head stays); files left out for budget are owed by name, unless
-    # there are too many to name: then the head stays too.
-    keep_head = bool(result.failed) or len(owed) > MAX_PENDING
-    new_marker = _advance(marker, marker.head if keep_head else info.head_sha, result.usage,
-                          [prints[c] for c in fresh], marker.pending if keep_head else owed)
+    new_marker = _advance(marker, info.head_sha, result, [prints[c] for c in fresh])
     exhausted = settings.budget_usd - new_marker.cost_usd < cheapest
     every_call_failed = bool(result.failed) and len(result.failed) == len(plan.batches)
     view = SummaryView(settings.budget_usd, plan.masked_secrets, tuple(result.skipped), result.dropped, notes,
@@ -91,9 +86,17 @@ def review_pull(
                    coverage=coverage_of(result, already_posted=already_posted))
 
 
-def _advance(marker: Marker, head: str | None, usage: Usage, new_prints: list[str], pending: tuple[str, ...]) -> Marker:
-    """Return the marker after this run: its spend added, its head, new fingerprints and owed files recorded."""
-    return Marker(head, marker.reviews + (1 if new_prints else 0), marker.prompt_tokens + usage.prompt_tokens,
+def _advance(marker: Marker, head: str, result: ReviewResult, new_prints: list[str]) -> Marker:
+    """Return the marker after this run: its spend added, its head, new fingerprints and owed files recorded.
+
+    Failed batches are retried next run (the head stays); files left out for budget are owed by name, unless
+    there are too many to name: then the head stays too.
+    """
+    usage = result.usage
+    owed = tuple(dict.fromkeys(path_digest(s.path) for s in result.skipped if s.reason is SkipReason.OVER_BUDGET))
+    keep_head = bool(result.failed) or len(owed) > MAX_PENDING
+    head_now, pending = (marker.head, marker.pending) if keep_head else (head, owed)
+    return Marker(head_now, marker.reviews + (1 if new_prints else 0), marker.prompt_tokens + usage.prompt_tokens,
                   marker.completion_tokens + usage.completion_tokens, marker.cost_usd + usage.cost_usd,
                   marker.estimated or usage.estimated, marker.fingerprints + tuple(new_prints), pending)
 

@@ -156,15 +156,7 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         log.warning("INSECURE: webhook signatures are NOT checked (--insecure-no-signature); development only")
 
     if settings.github or settings.gitlab is None:  # a GitLab-only server has no unsigned GitHub route
-        @app.post("/webhook")
-        def webhook() -> tuple[Response, int]:
-            event = request.headers.get("X-GitHub-Event", "")
-            delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
-            status, body = hooks.handle(event)
-            metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
-            log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
-            return _answer(status, **body)
-
+        app.add_url_rule("/webhook", "webhook", lambda: _github_webhook(hooks, metrics), methods=["POST"])
     if settings.gitlab is not None:
         register_gitlab_webhook(app, settings.gitlab, hooks.submit_gitlab, clock,
                                 lambda label, status: metrics.webhook(label, str(status)), settings.max_body_bytes)
@@ -207,6 +199,16 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         return Response(text, mimetype=content_type.split(";")[0])
 
     return app
+
+
+def _github_webhook(hooks: WebhookHandler, metrics: Metrics) -> tuple[Response, int]:
+    """POST /webhook: one GitHub delivery."""
+    event = request.headers.get("X-GitHub-Event", "")
+    delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
+    status, body = hooks.handle(event)
+    metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
+    log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))
+    return _answer(status, **body)
 
 
 def _authorised(token: str, *, now: float) -> bool:
