@@ -22,7 +22,7 @@ from tests.conftest import FIXTURES
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble
 from tests.pullrequests import BASE_SHA, diff_files
-from tests.servers import SECRET, Server
+from tests.servers import SECRET, Server, stop_all
 
 DB_ENV, REDIS_ENV = "MISTRAL_REVIEW_TEST_DATABASE_URL", "MISTRAL_REVIEW_TEST_REDIS_URL"
 COSTLY = {"prompt_tokens": 800, "completion_tokens": 3500, "total_tokens": 4300}  # $0.00222 a call
@@ -93,6 +93,8 @@ def running_server(kind: str, env: dict[str, str], data_dir: Path) -> Iterator[S
         yield running
     finally:
         running.stop()
+        if hasattr(running, "ledger"):
+            running.ledger.close()
         if dropped:
             _drop_database(os.environ[DB_ENV], dropped)
 
@@ -100,13 +102,16 @@ def running_server(kind: str, env: dict[str, str], data_dir: Path) -> Iterator[S
 @pytest.fixture()
 def stop_workers(server: Server) -> Iterator[None]:
     yield
-    for worker in server.workers:
-        worker.stop()
+    stop_all(server.workers)
     server.workers.clear()
 
 
 def ledger_of(server: Server) -> Ledger:
-    return Ledger(server.env["DATABASE_URL"]) if "DATABASE_URL" in server.env else Ledger.for_data_dir(server.data_dir)
+    """The server's ledger, opened once: the tests poll it often, and a fresh engine each time costs a connection."""
+    if not hasattr(server, "ledger"):
+        server.ledger = (Ledger(server.env["DATABASE_URL"]) if "DATABASE_URL" in server.env  # type: ignore[attr-defined]
+                         else Ledger.for_data_dir(server.data_dir))
+    return server.ledger  # type: ignore[attr-defined,no-any-return]
 
 
 def pr_event(server: Server, number: int, head: str, action: str = "opened") -> dict[str, Any]:

@@ -53,15 +53,27 @@ class Process:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
-        """Stop the process gracefully, then forcefully."""
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting for it."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+
+    def stop(self) -> None:
+        """Stop the process gracefully, then forcefully."""
+        self.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill9()
         self._handle.close()
+
+
+def stop_all(processes: list[Process]) -> None:
+    """Stop processes together: each is told first, so their shutdowns overlap instead of queueing."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.stop()
 
 
 class Server:
@@ -92,9 +104,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop the workers and the server."""
-        for worker in self.workers:
-            worker.stop()
-        self.process.stop()
+        stop_all([*self.workers, self.process])
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | str]:

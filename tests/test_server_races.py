@@ -52,6 +52,12 @@ def _calls(mistral: MistralDouble, before: int) -> int:
     return len(mistral.requests) - before
 
 
+def _review_posts(gh: GitHubDouble, server: Server, number: int) -> int:
+    """How many review posts for this PR reached the GitHub double, refused ones included."""
+    path = f"{server.repo}/pulls/{number}/reviews"  # type: ignore[attr-defined]
+    return sum(r.method == "POST" and r.path.endswith(path) for r in list(gh.requests))
+
+
 def _slow(delay: float, usage: dict[str, Any] | None = None) -> Any:
     review = first_added()
     return lambda body, attempt: Reply(review(body, attempt).content, delay=delay, usage=usage)
@@ -130,6 +136,8 @@ def test_a_worker_killed_after_the_model_answered_leaves_the_cost_in_spend(serve
     doomed = server.start_worker()
     assert server.deliver("pull_request", pr_event(server, 26, "f2" * 20))[1]["status"] == "queued"
     wait_for(lambda: _spend(server, 26)["cost_usd"] > 0, what="the call to be booked")
+    # Kill it while it waits out the refused post: killed before that post, its successor would meet the refusal.
+    wait_for(lambda: _review_posts(gh, server, 26) == 1, what="the review post to be refused")
     doomed.kill9()
     booked = _spend(server, 26)["cost_usd"]
     server.start_worker()
