@@ -44,7 +44,7 @@ def diff_bytes(name: str) -> bytes:
 
 # The longest-running files, longest first. They run before the rest, so that under pytest-xdist (the README's
 # command runs one file per process at a time) the longest file never starts last and leaves one core idle.
-LONGEST_FIRST = ("test_server_races.py", "test_action.py", "test_server.py")
+LONGEST_FIRST = ("test_server_races.py", "test_action.py", "test_server.py", "test_gitlab_server.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
