@@ -96,6 +96,15 @@ def _month_row(url: str, scope: str, key: str, month: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def test_a_postgresql_session_left_idle_in_a_transaction_is_ended_by_the_server(postgresql_url: str) -> None:
+    ledger = Ledger(postgresql_url)
+    with ledger._engine.connect() as conn:  # what a worker frozen mid-transaction would leave behind
+        timeout = conn.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar_one()
+        path = conn.execute(sa.text("SHOW search_path")).scalar_one()
+    ledger.close()
+    assert timeout == "30s" and path.startswith("ledger_test_")  # the URL's own options are kept
+
+
 def test_migrate_is_idempotent_and_concurrent(url: str) -> None:
     results: list[str] = []
 

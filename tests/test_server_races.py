@@ -200,7 +200,7 @@ def test_a_worker_that_lost_its_lease_does_not_post_and_releases_its_holds(serve
     paused = server.start_worker()
     assert server.deliver("pull_request", pr_event(server, 30, "f6" * 20))[1]["status"] == "queued"
     wait_for(lambda: _calls(mistral, before) == 1, what="the first attempt to reach the model")
-    os.killpg(paused.proc.pid, signal.SIGSTOP)  # frozen past its 2 s lease: another worker takes the job over
+    _freeze(server, paused)  # frozen past its 2 s lease: another worker takes the job over
     try:
         server.start_worker()
         wait_for(lambda: len(posted_reviews(gh, server, 30)) == 1, timeout=60, what="the second attempt to post")
@@ -212,6 +212,52 @@ def test_a_worker_that_lost_its_lease_does_not_post_and_releases_its_holds(serve
     assert _spend(server, 30)["cost_usd"] > 0  # both answers were paid and both are booked
     month = time.strftime("%Y-%m", time.gmtime())
     assert _month_reserved(server, month) == 0  # nothing is left held
+
+
+def _freeze(server: Server, worker: Any) -> None:
+    """SIGSTOP a worker at a moment it holds no database lock.
+
+    A process frozen inside a transaction keeps its locks (the one-machine ledger's, or a PostgreSQL row lock)
+    until it resumes: every other worker would wait on it, which is not the lost lease this test is about.
+    """
+    for _ in range(200):
+        os.killpg(worker.proc.pid, signal.SIGSTOP)
+        time.sleep(0.1)  # let a statement the frozen process sent finish, so its transaction shows as idle
+        if not _locks_held(server):
+            return
+        os.killpg(worker.proc.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError("the worker never stood outside a transaction")
+
+
+def _locks_held(server: Server) -> bool:
+    import fcntl
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    if "DATABASE_URL" in server.env:
+        engine = sa.create_engine(server.env["DATABASE_URL"])
+        with engine.connect() as conn:
+            held = conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND state LIKE 'idle in transaction%'")).scalar_one()
+        engine.dispose()
+        return bool(held)
+    with open(server.data_dir / "ledger.db.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    queue = sqlite3.connect(server.data_dir / "queue.db", timeout=0, isolation_level=None)
+    try:
+        queue.execute("BEGIN IMMEDIATE")
+        queue.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        queue.close()
+    return False
 
 
 def _month_reserved(server: Server, month: str) -> int:

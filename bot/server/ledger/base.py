@@ -13,13 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, create_engine, event, func, inspect, select, text
+from sqlalchemy import Connection, Table, create_engine, event, func, inspect, make_url, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.server.ledger.schema import SCOPES, micros
 
 MIGRATION_LOCK = 0x6D72_6C67  # pg_advisory_xact_lock key shared by every migrating process
 CONNECT_TIMEOUT_S = 10  # seconds to wait for a PostgreSQL connection (a DATABASE_URL may set its own connect_timeout)
+IDLE_IN_TRANSACTION_S = 30  # PostgreSQL ends a session left idle inside a transaction this long
 _SCRIPTS = Path(__file__).parent / "migrations"
 # The hand-rolled schema_version (before Alembic) counted migrations 1..4; each is now the revision of that number.
 _LEGACY = {1: "0001", 2: "0002", 3: "0003", 4: "0004"}
@@ -86,9 +87,7 @@ class LedgerBase:
         """Open (lazily) the database at a SQLAlchemy URL; call `migrate` before use."""
         is_sqlite = url.startswith("sqlite")
         # A pre-ping is a wasted SELECT 1 per request on a local SQLite file; it saves dropped PostgreSQL links.
-        # A database host that drops packets would hold `serve` at psycopg's default (no timeout) before its error.
-        wait = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql") and "connect_timeout" not in url else {}
-        self._engine = create_engine(url, pool_pre_ping=not is_sqlite, connect_args=wait)
+        self._engine = create_engine(url, pool_pre_ping=not is_sqlite, connect_args=_postgres_options(url))
         self._dialect = self._engine.dialect.name
         self._lock_path = _lock_file(url) if is_sqlite else None
         if self._dialect not in ("sqlite", "postgresql"):
@@ -155,6 +154,26 @@ class LedgerBase:
         """Run SELECT 1; raise when the database cannot answer."""
         with self._engine.connect() as conn:
             conn.execute(text("SELECT 1")).scalar_one()
+
+
+def _postgres_options(url: str) -> dict[str, Any]:
+    """Return PostgreSQL connection options, unless the URL sets its own.
+
+    A connect timeout, so a database host that drops packets gives the one-line error instead of a hang; and an
+    idle-in-transaction timeout, so a worker frozen inside one of the ledger's (millisecond) transactions (a
+    paused VM, SIGSTOP) cannot hold its locks against every other worker for longer than that.
+    """
+    if not url.startswith("postgresql"):
+        return {}
+    query = make_url(url).query
+    options: dict[str, Any] = {}
+    if "connect_timeout" not in query:
+        options["connect_timeout"] = CONNECT_TIMEOUT_S
+    given = query.get("options") or ""
+    given = given if isinstance(given, str) else " ".join(given)
+    if "idle_in_transaction_session_timeout" not in given:  # added to the URL's own options, which it replaces
+        options["options"] = f"{given} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S * 1000}".strip()
+    return options
 
 
 def _known_revisions() -> set[str]:
