@@ -7,7 +7,6 @@ delivery and the job in one small ledger transaction, enqueue the job id, return
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +14,6 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import BadRequest
 
 from bot.hosts.github.events import (
     CancelInstallation,
@@ -29,7 +27,7 @@ from bot.hosts.github.events import (
     verify_signature,
 )
 from bot.hosts.gitlab.events import CancelMergeRequest, MergeRequestJob
-from bot.server.body import read_body
+from bot.server.body import json_object, limited_body
 from bot.server.clients import Clients
 from bot.server.dashboard import render_dashboard
 from bot.server.gitlab_hook import register_gitlab_webhook
@@ -65,26 +63,18 @@ class WebhookHandler:
 
     def handle(self, event: str) -> tuple[int, dict[str, Any]]:
         """Answer one delivery of the current request: (status, JSON body); never raises for bad input."""
-        try:
-            raw = read_body(self.settings.max_body_bytes)
-        except BadRequest:
-            return 400, {"error": "the body ended early or its chunked encoding is broken"}
-        if raw is None:
-            return 413, {"error": f"body over {self.settings.max_body_bytes} bytes"}
+        raw = limited_body(self.settings.max_body_bytes)
+        if isinstance(raw, tuple):
+            return raw
         if self.settings.webhook_secret:
             try:
                 verify_signature(raw, signature=request.headers.get("X-Hub-Signature-256"),
                                  secret=self.settings.webhook_secret)
             except SignatureError as exc:
                 return 401, {"error": str(exc)}
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            return 400, {"error": "body is not JSON"}
-        except RecursionError:
-            return 400, {"error": "body is nested too deeply"}
-        if not isinstance(payload, dict):
-            return 400, {"error": "body is not a JSON object"}
+        payload = json_object(raw)
+        if isinstance(payload, tuple):
+            return payload
         if event == "ping":
             return 200, {"status": "pong"}
         try:
@@ -140,9 +130,8 @@ class WebhookHandler:
         if isinstance(decision, CancelMergeRequest):
             return {"status": "cancelled", "jobs": self.ledger.cancel_pr(decision.project_path, decision.iid,
                                                                          host="gitlab", now=self.clock())}
-        new = NewJob(delivery or f"no-delivery-{time.time_ns()}", event, decision.project_path, decision.iid,
-                     decision.head_sha, None, decision.forced, str(decision.user_id or ""), decision.note_id,
-                     host="gitlab", project_id=decision.project_id)
+        new = NewJob(delivery, event, decision.project_path, decision.iid, decision.head_sha, None, decision.forced,
+                     str(decision.user_id or ""), decision.note_id, host="gitlab", project_id=decision.project_id)
         return self._record(new)
 
 
@@ -159,7 +148,8 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         app.add_url_rule("/webhook", "webhook", lambda: _github_webhook(hooks, metrics), methods=["POST"])
     if settings.gitlab is not None:
         register_gitlab_webhook(app, settings.gitlab, hooks.submit_gitlab, clock,
-                                lambda label, status: metrics.webhook(label, str(status)), settings.max_body_bytes)
+                                lambda label, status: metrics.webhook(label, str(status)), settings.max_body_bytes,
+                                review_drafts=settings.review_drafts)
 
     @app.errorhandler(500)
     def crashed(_: Exception) -> tuple[Response, int]:

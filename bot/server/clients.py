@@ -8,7 +8,7 @@ from bot.core.errors import UsageError
 from bot.hosts.github.app import AppClients
 from bot.hosts.github.client import GitHubClient
 from bot.hosts.github.events import WRITE_PERMISSIONS
-from bot.hosts.gitlab.client import GitLabClient, check_token
+from bot.hosts.gitlab.client import GitLabClient
 from bot.server.settings import ServerSettings
 
 
@@ -45,8 +45,7 @@ class Clients:
         settings = self._settings.gitlab
         if settings is None:
             raise UsageError("a GitLab job, but GitLab is not configured here (GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET)")
-        check_token(settings.token)
-        with self._lock:
+        with self._lock:  # the token's kind was checked at start (ServerSettings.check_hosts)
             if self._gitlab is None:
                 self._gitlab = GitLabClient(token=settings.token, url=settings.url,
                                             write_interval_s=settings.write_interval_s, max_wait_s=settings.max_wait_s)

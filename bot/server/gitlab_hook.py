@@ -6,14 +6,12 @@ de-duplicates by the delivery's Idempotency-Key (the same across GitLab's retrie
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import BadRequest
 
 from bot.hosts.gitlab.events import (
     CancelMergeRequest,
@@ -25,15 +23,14 @@ from bot.hosts.gitlab.events import (
     verify_signature,
     verify_token,
 )
-from bot.server.body import read_body
+from bot.server.body import Answer, json_object, limited_body
 from bot.server.logs import delivery_id
-from bot.server.settings import GitLabHookSettings
+from bot.server.settings import GitLabHookSettings, ServerSettings
 
 log = logging.getLogger("mistral_review.server")
 Submit = Callable[[str, str, MergeRequestJob | CancelMergeRequest], dict[str, Any]]
 Observe = Callable[[str, int], None]
 LABELS = {"Merge Request Hook": "gitlab_merge_request", "Note Hook": "gitlab_note"}
-MAX_BODY = 25 * 1024 * 1024
 
 
 def _authenticate(settings: GitLabHookSettings, raw: bytes, now: float) -> None:
@@ -52,27 +49,21 @@ def _delivery() -> str:
             or f"gitlab-{time.time_ns()}")[:200]
 
 
-def _handle(settings: GitLabHookSettings, submit: Submit, now: float, max_body: int) -> tuple[int, dict[str, Any]]:
+def _handle(settings: GitLabHookSettings, submit: Submit, now: float, max_body: int, review_drafts: bool) -> Answer:
     """Answer one delivery: (status, JSON body); never raises for bad input."""
-    try:
-        raw = read_body(max_body)
-    except BadRequest:
-        return 400, {"error": "the body ended early or its chunked encoding is broken"}
-    if raw is None:
-        return 413, {"error": f"body over {max_body} bytes"}
+    raw = limited_body(max_body)
+    if isinstance(raw, tuple):
+        return raw
     try:
         _authenticate(settings, raw, now)
     except SignatureError as exc:
         return 401, {"error": str(exc)}
-    try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError):
-        return 400, {"error": "body is not JSON"}
-    if not isinstance(payload, dict):
-        return 400, {"error": "body is not a JSON object"}
+    payload = json_object(raw)
+    if isinstance(payload, tuple):
+        return payload
     event = request.headers.get("X-Gitlab-Event", "")
     try:
-        decision = route(event, payload, bot_username=settings.bot_username, review_drafts=settings.review_drafts)
+        decision = route(event, payload, bot_username=settings.bot_username, review_drafts=review_drafts)
     except PayloadError as exc:
         return 400, {"error": f"malformed {event[:40]} payload: {exc}"}
     if isinstance(decision, Ignore):
@@ -82,14 +73,14 @@ def _handle(settings: GitLabHookSettings, submit: Submit, now: float, max_body: 
 
 def register_gitlab_webhook(app: Flask, settings: GitLabHookSettings, submit: Submit,
                             clock: Callable[[], float] = time.time, observe: Observe | None = None,
-                            max_body: int = MAX_BODY) -> None:
+                            max_body: int = ServerSettings.max_body_bytes, *, review_drafts: bool = False) -> None:
     """Add `POST /webhook/gitlab` to an app; `observe(label, status)` counts deliveries for metrics."""
 
     @app.post("/webhook/gitlab")
     def gitlab_webhook() -> tuple[Response, int]:
         event = request.headers.get("X-Gitlab-Event", "")
         delivery_id.set(_delivery())
-        status, body = _handle(settings, submit, clock(), max_body)
+        status, body = _handle(settings, submit, clock(), max_body, review_drafts)
         if observe is not None:
             observe(LABELS.get(event, "gitlab_other"), status)
         log.info("gitlab webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))

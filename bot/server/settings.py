@@ -25,7 +25,6 @@ class GitLabHookSettings:
     secret: str = field(default="", repr=False)
     signing_token: str = field(default="", repr=False)
     bot_username: str = ""
-    review_drafts: bool = False
     token: str = field(default="", repr=False)
     url: str = "https://gitlab.com"
     write_interval_s: float = 0.25
@@ -45,8 +44,8 @@ class GitLabHookSettings:
             raise UsageError("GITLAB_WEBHOOK_SECRET is set but GITLAB_TOKEN is not: the bot needs a project, group or "
                              "personal access token with the api scope to read merge requests and post notes")
         pacing = _float(env, "MISTRAL_REVIEW_GITLAB_WRITE_INTERVAL_S")
-        return cls(secret, signing, env.get("MISTRAL_REVIEW_GITLAB_BOT_USERNAME", ""), _flag(env, "MISTRAL_REVIEW_REVIEW_DRAFTS"),
-                   token, env.get("GITLAB_URL") or "https://gitlab.com", 0.25 if pacing is None else pacing,
+        return cls(secret, signing, env.get("MISTRAL_REVIEW_GITLAB_BOT_USERNAME", ""), token,
+                   env.get("GITLAB_URL") or "https://gitlab.com", 0.25 if pacing is None else pacing,
                    _float(env, "MISTRAL_REVIEW_GITLAB_MAX_WAIT_S") or 60.0)
 
 
