@@ -37,9 +37,9 @@ class Totals:
 
     @property
     def label(self) -> str:
-        """Return how people name it: owner/repo#7 on GitHub, group/project!7 on GitLab (with the host for GitLab)."""
-        name = self.repo if self.pr_number is None else f"{self.repo}{'!' if self.host == 'gitlab' else '#'}{self.pr_number}"
-        return f"gitlab:{name}" if self.host == "gitlab" else name
+        """Return how people name it: owner/repo#7 on GitHub, gitlab:group/project!7 on GitLab."""
+        name = repo_label(self.host, self.repo)
+        return name if self.pr_number is None else f"{name}{'!' if self.host == 'gitlab' else '#'}{self.pr_number}"
 
     @property
     def cost_per_line(self) -> float | None:
@@ -88,9 +88,9 @@ def _empty() -> dict[str, Any]:
             "estimated": False}
 
 
-def own_scope(host: str) -> str:
-    """Return the monthly budget scope of one repository on a host: `repo` on GitHub, `project` on GitLab."""
-    return "project" if host == "gitlab" else "repo"
+def repo_label(host: str, repo: str) -> str:
+    """Return a repository's name in reports and metrics: GitLab's carry their host (a mirror may share the path)."""
+    return f"gitlab:{repo}" if host == "gitlab" else repo
 
 
 def build_report(rows: Iterable[ReviewRow], calls: Iterable[CallRow], *, month: str | None,

@@ -9,8 +9,9 @@ from typing import Any
 
 from bot.server.dashboard import DashboardData
 from bot.server.ledger import Ledger
+from bot.server.ledger.schema import scopes
 from bot.server.settings import ServerSettings
-from bot.server.spend_report import build_report, daily_spend, own_scope, per_line_extremes
+from bot.server.spend_report import build_report, daily_spend, per_line_extremes, repo_label
 
 
 def current_month(now: float) -> str:
@@ -23,7 +24,7 @@ def ledger_stats(ledger: Ledger, settings: ServerSettings, now: float | None = N
     rows, calls = ledger.reviews(), ledger.calls()
     per_repo: dict[str, float] = defaultdict(float)
     for call in calls:
-        per_repo[f"gitlab:{call.repo}" if call.host == "gitlab" else call.repo] += call.cost_usd
+        per_repo[repo_label(call.host, call.repo)] += call.cost_usd
     month = current_month(time.time() if now is None else now)
     ratios = {}
     for scope, key, _ in ledger.budgets():
@@ -44,7 +45,7 @@ def ledger_stats(ledger: Ledger, settings: ServerSettings, now: float | None = N
 def budget_reader(ledger: Ledger, month: str | None) -> Callable[[str, str], tuple[float, float | None]]:
     """Return `budget(host, repo)`: a repository's (spent, monthly cap) in a month (no month: nothing spent, no cap)."""
     def budget(host: str, repo: str) -> tuple[float, float | None]:
-        return ledger.month_spend(own_scope(host), repo, month) if month else (0.0, None)
+        return ledger.month_spend(*scopes(host, repo, None)[0], month) if month else (0.0, None)
 
     return budget
 
