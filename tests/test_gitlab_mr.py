@@ -24,13 +24,6 @@ def gl() -> Iterator[GitLabDouble]:
     assert double.crashes == []
 
 
-@pytest.fixture()
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
-
-
 def test_an_opened_mr_gets_one_set_of_discussions_and_one_summary_note(gl: GitLabDouble, mistral: MistralDouble) -> None:
     gl.add_mr(PROJECT, 3, diffs=diff_entries("medium-multi-file.diff"), head=HEAD_SHA, base=BASE_SHA)
     mistral.responder = each_file(suggestion="    pass")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,13 +117,6 @@ def test_no_fixture_diff_has_anything_masked(path: Path) -> None:
 def test_secret_files_are_skipped_before_anything_else() -> None:
     (file,) = parse_diff(KEY_DIFF.replace("deploy/config.py", "deploy/.env"))
     assert file_skip_reason(file, ignore=()) is SkipReason.SECRET_FILE
-
-
-@pytest.fixture()
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
 
 
 def test_no_secret_of_the_corpus_reaches_the_model(mistral: MistralDouble, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,13 +33,6 @@ from tests.modelreplies import first_added
 from tests.test_review_cli import MEDIUM, TINY, _env, _json, _run
 
 CUT = '{"comments": [{"path": "src/requests/utils.py", "line": 1054, "side": "RIGHT", "quote": "f\\"Inva'
-
-
-@pytest.fixture()
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
 
 
 def _formats(double: MistralDouble) -> list[str]:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,6 @@ from tests.modelreplies import added_lines, comment, first_added
 
 TINY = str(FIXTURES / "diffs" / "tiny-one-line-fix.diff")
 MEDIUM = str(FIXTURES / "diffs" / "medium-multi-file.diff")
-
-
-@pytest.fixture()
-def mistral() -> Iterator[MistralDouble]:
-    with MistralDouble() as double:
-        yield double
-    assert double.schema_errors == []
 
 
 def _env(double: MistralDouble, **extra: str) -> dict[str, str]:
