@@ -9,6 +9,7 @@ from typing import Any
 
 from gitlab.exceptions import GitlabHttpError
 
+from bot.core.marker import SUMMARY_PREFIX
 from bot.core.reply import Comment
 from bot.core.summary import Overview
 from bot.hosts.gitlab.client import GitLabClient, GitLabError, project_ref
@@ -153,7 +154,7 @@ class MergeRequestHandle:
         if not lines:
             return body
         section = "\n".join([UNPLACED_START, "Comments GitLab would not place on the diff:", *lines, UNPLACED_END])
-        head, tag, tail = body.rpartition("<!-- mistral-review:summary ")
+        head, tag, tail = body.rpartition(SUMMARY_PREFIX)
         return f"{head}{section}\n\n{tag}{tail}" if tag else f"{body}\n\n{section}"
 
     def upsert_comment(self, comment_id: int | None, body: str) -> int:
