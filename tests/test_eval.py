@@ -21,16 +21,14 @@ from bot.evaluation.suite import SHIPPED, Case, load_cases
 from bot.llm.tokens import TekkenCounter
 from bot.review.engine import plan_review
 from bot.review.prompting import Prompts
-from tests import test_review_cli
 from tests.doubles.mistral import MistralDouble, Reply
+from tests.test_review_cli import _env
 
 CASE_KEYS = {"id", "language", "class", "seeded", "found", "comments", "noise", "tokens", "cost_usd"}
 TOTAL_KEYS = {"cases", "recall", "noise_per_100_lines", "anchoring", "tokens", "cost_usd", "cost_per_found_usd"}
 SUITE = load_cases()
 HIT = "py-off-by-one-requests-iter-slices"
 CLEAN = "clean-go-counters-rwmutex"
-mistral = test_review_cli.mistral  # the double, checked for schema errors after each test
-_env = test_review_cli._env
 
 
 def _eval(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
