@@ -24,8 +24,10 @@ CLEAN = "clean"
 CLASSES = frozenset({
     "off-by-one", "inverted-condition", "null-dereference", "resource-leak", "injection", "secret-in-code",
     "wrong-argument-order", "swallowed-exception", "race-condition", "wrong-unit-or-constant", CLEAN,
+    "logic-error", "error-handling", "api-misuse", "security", "concurrency", "performance", "data-loss", "type-error",
+    "integer-overflow", "path-traversal",
 })
-LANGUAGES = frozenset({"python", "javascript", "typescript", "go"})
+LANGUAGES = frozenset({"python", "javascript", "typescript", "go", "java", "rust", "csharp", "ruby", "php", "c"})
 
 LineTexts = Mapping[tuple[str, Side, int], str]
 
