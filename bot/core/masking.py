@@ -75,8 +75,9 @@ def _escaped_key(match: re.Match[str]) -> str | None:
 
 
 def _encoded_pem(match: re.Match[str]) -> str | None:
-    head = base64.b64decode(match[0][:80])  # 80 base64 characters: the PEM's first line, whatever its kind
-    return MASK if b"PRIVATE KEY" in head else None
+    head = match[0].rstrip("=")[:80]  # 80 base64 characters: the PEM's first line, whatever its kind
+    pem = base64.b64decode(head[:len(head) // 4 * 4])  # whole 4-character groups: never a padding error
+    return MASK if b"PRIVATE KEY" in pem else None
 
 
 def _url_user_key(match: re.Match[str]) -> str:
@@ -137,13 +138,14 @@ def _bare_secret(match: re.Match[str]) -> bool:
     An environment variable (`PGPASSWORD=...`, `POSTGRES_PASSWORD=...`) may hold any characters, letters only
     included; any other name's value must mix letters and digits of a token's alphabet, as code rarely does.
     """
-    value, end = match["bare"], match.end()
-    if end < len(match.string) and not (match.string[end].isspace() or match.string[end] in ",;"):
-        return False  # a quote, a backtick, or a run longer than its cap
+    value, name, end = match["bare"], match["name"], match.end()
+    environment = name.isupper() and match["sep"] == "=" and PASSWORD_NAME.search(name) is not None
+    after = match.string[end:end + 1]
+    if after and not (after.isspace() or after in ",;" or (environment and after in "\"'`")):
+        return False  # the value goes on as code, or is a run longer than its cap
     if CODE_VALUE.match(value):
         return False
-    name = match["name"]
-    if name.isupper() and match["sep"] == "=" and PASSWORD_NAME.search(name):
+    if environment:  # a shell line or an env file quoted whole: `"PGPASSWORD=..."`
         return entropy(value) >= 2.0
     return (len(value) >= 12 and BARE_SECRET.fullmatch(value) is not None and _mixed(value)
             and entropy(value) >= _MIN_ENTROPY)

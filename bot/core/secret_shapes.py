@@ -16,7 +16,7 @@ import re
 # Token formats with a fixed prefix or structure, from each vendor's documentation.
 TOKEN_SHAPES: dict[str, str] = {
     "aws_access_key_id": r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b",
-    "azure_storage_key": r"(?:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{40,256}={0,2}",
+    "azure_storage_key": r"\b(?:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{40,256}={0,2}",
     "azure_sas_signature": r"\bsig=[A-Za-z0-9%+/]{40,512}(?:%3[Dd]|=){0,2}",
     "azure_client_secret": r"\b[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}\b",
     "github": r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",
@@ -25,8 +25,8 @@ TOKEN_SHAPES: dict[str, str] = {
     "gitlab_runner_registration": r"\bGR1348941[A-Za-z0-9_-]{20,255}",
     "slack": r"\bxox[abposre]-[A-Za-z0-9-]{10,255}",
     "slack_app": r"\bxapp-\d-[A-Za-z0-9-]{20,255}",
-    "slack_webhook": r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{1,255}",
-    "discord_webhook": r"https://(?:(?:canary|ptb)\.)?discord(?:app)?\.com/api(?:/v\d{1,2})?/webhooks/\d{17,20}/"
+    "slack_webhook": r"\bhttps://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{1,255}",
+    "discord_webhook": r"\bhttps://(?:(?:canary|ptb)\.)?discord(?:app)?\.com/api(?:/v\d{1,2})?/webhooks/\d{17,20}/"
                        r"[A-Za-z0-9_-]{60,80}",
     "stripe": r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,255}",
     "stripe_webhook": r"\bwhsec_[A-Za-z0-9]{24,255}",
@@ -47,7 +47,7 @@ TOKEN_SHAPES: dict[str, str] = {
     "telegram_bot": r"(?:\b|(?<=bot))\d{8,10}:AA[0-9A-Za-z_-]{33}\b",
     "square": r"\bsq0(?:csp|atp)-[0-9A-Za-z_-]{22,43}",
     "age_secret_key": r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b",
-    "putty_mac": r"Private-MAC: [0-9a-f]{40,128}",
+    "putty_mac": r"\bPrivate-MAC: [0-9a-f]{40,128}",
     "jwt": r"\b(?<!-)eyJ[A-Za-z0-9_-]{10,1024}+\.eyJ[A-Za-z0-9_-]{10,8192}+\.[A-Za-z0-9_-]{10,2048}",
     "atlassian": r"\bATATT3[A-Za-z0-9_=-]{150,250}",
     "vault": r"\bhv[sbr]\.[A-Za-z0-9_-]{24,256}",  # service (hvs), batch (hvb), recovery (hvr) tokens
@@ -60,14 +60,17 @@ TOKEN_SHAPES: dict[str, str] = {
     "new_relic": r"\bNRAK-[A-Z0-9]{27}\b",
     "sentry_auth": r"\b(?:sntrys_eyJ[A-Za-z0-9+/=_-]{40,512}|sntryu_[a-f0-9]{64}\b)",
     # DER key material in base64 even without its PEM header: PKCS#1 RSA, PKCS#8, SEC1 EC, OpenSSH.
-    "der_private_key": r"(?:MII[A-Za-z0-9+/]{2}IBAAK|MII[A-Za-z0-9+/]{2,3}IBADAN|MHcCAQEE|b3BlbnNzaC1rZXktdjE)"
+    "der_private_key": r"(?:\b|(?<=\\n))(?:MII[A-Za-z0-9+/]{2}IBAAK|MII[A-Za-z0-9+/]{2,3}IBADAN|MHcCAQEE|b3BlbnNzaC1rZXktdjE)"
                        r"[A-Za-z0-9+/]{40,8192}={0,2}",
 }
-# The shapes that start at a word boundary share one `\\b`: the engine then tries the alternation only there.
+# The shapes that start at a word boundary share one `\b`: the engine then tries the alternation only there.
+# A match starts at a word's start (or after `bot` or an escaped `\n`) and takes the rest of its word: a mask must not
+# give a glued neighbour (`SG.….…AKIA…`) a word boundary that only a second pass would find.
 _AT_BOUNDARY = [shape.removeprefix(r"\b") for shape in TOKEN_SHAPES.values() if shape.startswith(r"\b")]
 _ANYWHERE = [shape for shape in TOKEN_SHAPES.values() if not shape.startswith(r"\b")]
 KNOWN_TOKENS = re.compile(
-    r"\b(?:" + "|".join(f"(?:{shape})" for shape in _AT_BOUNDARY) + ")|" + "|".join(f"(?:{shape})" for shape in _ANYWHERE)
+    r"(?:\b(?:" + "|".join(f"(?:{shape})" for shape in _AT_BOUNDARY) + ")|"
+    + "|".join(f"(?:{shape})" for shape in _ANYWHERE) + r")\w{0,4096}+"
 )
 # A literal every token shape contains: a line with none of them is not searched (the alternation above costs
 # about 0.2 ms a line; these substring checks a hundredth of that).
