@@ -108,7 +108,10 @@ def test_ordinary_code_is_left_alone() -> None:
     for line in ['token = get_token()', 'secret_key = ConfigAttribute("SECRET_KEY")',
                  'self._cv_tokens: list[contextvars.Token] = []', 'password = "aaaaaaaaaaaa"',
                  'headers["Authorization"] = f"Bearer {self.token}"', "sha = 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3'",
-                 "See https://docs.github.com/en/rest/pulls/reviews#create-a-review-for-a-pull-request"]:
+                 "See https://docs.github.com/en/rest/pulls/reviews#create-a-review-for-a-pull-request",
+                 'CI_MUST_PASS = "ci_must_pass"', "DB_PASSWORD: SecretStr", "PASSWORD=get_password()",
+                 "ADMIN_PASSWORD=DEFAULT_ADMIN_PASSWORD", "bypass = 'a1b2c3d4e5f6g7h8'", "docker run -u 1000:1000 app",
+                 "http://host:8080/search?email=a@b.example"]:
         assert mask_line(line) == (line, 0)
 
 

@@ -43,6 +43,7 @@ from bot.core.secret_shapes import (
 MASK = "[MASKED]"
 _MIN_ENTROPY = 3.0
 _MIN_KEY_RUN = 160  # characters of base64 in consecutive rows: the smallest PEM private key body (EC P-256)
+_SECRET_WORDS = frozenset({"password", "passwd", "pass", "pwd", "secret", "token", "key", "credential", "credentials"})
 
 # A replacement for one match, or None to keep the match as it is.
 Replacer = Callable[[re.Match[str]], "str | None"]
@@ -120,9 +121,15 @@ def _aws_secret(match: re.Match[str]) -> str | None:
     return MASK if cased and _mixed(value) and entropy(value) >= 4.0 else None
 
 
+def _label(value: str) -> bool:
+    """Whether a value names a secret rather than holds one: `"ci_must_pass"`, `"MISTRAL_SA_TOKEN_PATH"`."""
+    parts = re.split(r"[_.-]", value.lower())
+    return len(parts) > 1 and any(part in _SECRET_WORDS for part in parts)
+
+
 def _assignment(match: re.Match[str]) -> str | None:
     value = match["quoted"] or match["bare"]
-    if not _literal(value):
+    if not _literal(value) or _label(value):
         return None
     if match["bare"] and not _bare_secret(match):
         return None
