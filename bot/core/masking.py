@@ -177,7 +177,10 @@ def _steps(text: str) -> list[tuple[re.Pattern[str], Replacer]]:
 
 
 def mask_line(text: str) -> tuple[str, int]:
-    """Mask key material, known token shapes, URL credentials and high-entropy secret assignments in one line."""
+    """Mask key material, token shapes, credentials in URLs, headers and commands, and secret assignments in a line.
+
+    Each step is one linear pattern, run only when a substring it needs is in the line.
+    """
     count = 0
 
     def counted(replacer: Replacer) -> Callable[[re.Match[str]], str]:
