@@ -78,3 +78,66 @@ def key_headers() -> list[str]:
     kinds = ["RSA ", "DSA ", "EC ", "OPENSSH ", "ENCRYPTED ", ""]
     dash = "-----"
     return [f"{dash}BEGIN {k}PRIVATE KEY{dash}" for k in kinds] + [f"{dash}BEGIN PGP PRIVATE KEY BLOCK{dash}"]
+
+
+def _pem_b64(rng: random.Random, kind: str) -> str:
+    """A PEM block encoded in base64 once more, as kubeconfig and Kubernetes Secrets hold it."""
+    dash = "-----"
+    pem = f"{dash}BEGIN {kind}{dash}\n" + "\n".join(pem_rows(rng)[:4]) + f"\n{dash}END {kind}{dash}\n"
+    return base64.b64encode(pem.encode()).decode()
+
+
+def credential_lines(seed: int = 17) -> dict[str, tuple[str, str]]:
+    """Lines that hold a credential in its usual context (issue 17's shapes), by name: (line, the secret in it)."""
+    rng = random.Random(seed)
+    p = lambda alphabet, n: _pick(rng, alphabet, n)  # noqa: E731
+    upper = string.ascii_uppercase + string.digits
+    key_pem, ec_pem = _pem_b64(rng, "RSA PRIVATE KEY"), _pem_b64(rng, "EC PRIVATE KEY")
+    login = base64.b64encode(f"deploy:{p(ALNUM, 20)}".encode()).decode()
+    npm_login = base64.b64encode(f"ci:{p(ALNUM, 20)}".encode()).decode()
+    aws_secret, telegram = p(B64, 38) + "a1", p(string.digits, 9) + ":AA" + p(ALNUM, 33)
+    discord, atlassian = p(ALNUM + "_-", 68), "ATA" + "TT3" + p(ALNUM, 186)
+    url_password = p(ALNUM, 8) + "/" + p(ALNUM, 8) + "@" + p(ALNUM, 8)
+    symbols = p(string.ascii_letters, 4) + "!#%" + p(ALNUM, 6) + "^&*+" + p(string.digits, 3)
+    letters, curl, vault = p(string.ascii_letters, 14), p(ALNUM, 14), "hv" + "s." + p(ALNUM, 91)
+    sentry, db_pass = p(HEX, 32), p(ALNUM, 16)
+    return {
+        "kubeconfig_client_key": (f"    client-key-data: {key_pem}", key_pem),
+        "kubernetes_tls_key": (f"  tls.key: {ec_pem}", ec_pem),
+        "docker_auth": (f'{{"auths": {{"registry.example.com": {{"auth": "{login}"}}}}}}', login),
+        "npm_auth": (f"_auth={npm_login}", npm_login),
+        "aws_secret_positional": (f"s3 = boto3.client('s3', 'AK{'IA'}{p(upper, 16)}', '{aws_secret}')", aws_secret),
+        "telegram_in_url": (f"URL = f'https://api.telegram.org/bot{telegram}/sendMessage'", telegram),
+        "discord_webhook": (f"HOOK = 'https://discord.com/api/webhooks/{p(string.digits, 18)}/{discord}'", discord),
+        "atlassian": (f"auth = ('me@example.com', '{atlassian}')", atlassian),
+        "pgpassword_letters": (f"PGPASSWORD={letters} psql -h db -U app", letters),
+        "postgres_password_symbols": (f"      - POSTGRES_PASSWORD={symbols}", symbols),
+        "curl_user": (f"curl -u deploy:{curl} https://example.com/api", curl),
+        "vault_bare": (f"vault login {vault}", vault),
+        "url_password_slash_at": (f"DATABASE_URL=postgres://app:{url_password}@db.internal:5432/app", url_password),
+        "sentry_dsn": (f"SENTRY_DSN=https://{sentry}@o{p(string.digits, 6)}.ingest.sentry.io/1", sentry),
+        "db_pass": (f"DB_PASS={db_pass}", db_pass),
+    }
+
+
+def not_credentials() -> dict[str, str]:
+    """Lines beside each of issue 17's shapes that hold no credential: placeholders, public data, code."""
+    rng = random.Random(19)
+    cert = _pem_b64(rng, "CERTIFICATE")
+    return {
+        "kubeconfig_client_key": f"    client-certificate-data: {cert}",
+        "kubernetes_tls_key": f"  tls.crt: {cert}",
+        "docker_auth": '{"auths": {"registry.example.com": {"auth": "${DOCKER_AUTH}"}}}',
+        "npm_auth": "_auth=${NPM_AUTH}",
+        "aws_secret_positional": "aws s3 cp dist s3://bucket/a94a8fe5ccb19ba61c4c0873d391e987982fbbd3/",
+        "telegram_in_url": "URL = f'https://api.telegram.org/bot{token}/sendMessage'",
+        "discord_webhook": "See https://discord.com/developers/docs/resources/webhook",
+        "atlassian": "auth = ('me@example.com', os.environ['ATLASSIAN_TOKEN'])",
+        "pgpassword_letters": "PGPASSWORD=$PGPASS psql -h db -U app",
+        "postgres_password_symbols": "      - POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-postgres}",
+        "curl_user": 'curl -u "$DEPLOY_USER:$DEPLOY_TOKEN" https://example.com/api',
+        "vault_bare": "client = hvac.Client(url=VAULT_ADDR, token=os.environ['VAULT_TOKEN'])",
+        "url_password_slash_at": "<script src='http://localhost:5173/@vite/client'></script>",
+        "sentry_dsn": "SENTRY_DSN=https://examplePublicKey@o0.ingest.sentry.io/0",
+        "db_pass": 'DB_PASS = os.environ["DB_PASS"]',
+    }

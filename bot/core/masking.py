@@ -6,31 +6,47 @@ bot.core.secret_shapes; this module decides, per line and per hunk, what to repl
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from bot.core.diff import FileDiff, Hunk
 from bot.core.secret_shapes import (
     ASSIGNMENT,
     AUTH_HEADER,
+    AWS_KEY_ID,
+    AWS_SECRET,
     B64_ROW,
+    BARE_SECRET,
+    CODE_VALUE,
+    CURL_USER,
+    ENCODED_PEM,
     ESCAPED_KEY,
     KEY_BEGIN,
     KEY_END,
     KEY_ROW_WIDTHS,
+    KEY_STOP,
     KNOWN_TOKENS,
     NAME_MARKERS,
+    PASSWORD_NAME,
     PLACEHOLDER,
+    REGISTRY_AUTH,
     TOKEN_MARKERS,
     URL_CREDENTIALS,
+    URL_PORT_PATH,
+    URL_USER_KEY,
 )
 
 MASK = "[MASKED]"
 _MIN_ENTROPY = 3.0
 _MIN_KEY_RUN = 160  # characters of base64 in consecutive rows: the smallest PEM private key body (EC P-256)
+_SECRET_WORDS = frozenset({"password", "passwd", "pass", "pwd", "secret", "token", "key", "credential", "credentials"})
+
+# A replacement for one match, or None to keep the match as it is.
+Replacer = Callable[[re.Match[str]], "str | None"]
 
 
 def entropy(value: str) -> float:
@@ -44,55 +60,141 @@ def _mixed(value: str) -> bool:
     return bool(re.search(r"\d", value) and re.search(r"[A-Za-z]", value))
 
 
+def _literal(value: str) -> bool:
+    """Whether a value is written out, not a placeholder, a reference or an earlier mask."""
+    return MASK not in value and not PLACEHOLDER.match(value) and not value.startswith("$")
+
+
+def _whole(_: re.Match[str]) -> str:
+    return MASK
+
+
+def _escaped_key(match: re.Match[str]) -> str | None:
+    if not KEY_STOP.match(match.string, match.end()):  # the body ran into something that is not key material
+        return None
+    return f"{match['begin']}\\n{MASK}\\n"
+
+
+def _encoded_pem(match: re.Match[str]) -> str | None:
+    head = match[0].rstrip("=")[:80]  # 80 base64 characters: the PEM's first line, whatever its kind
+    pem = base64.b64decode(head[:len(head) // 4 * 4])  # whole 4-character groups: never a padding error
+    return MASK if b"PRIVATE KEY" in pem else None
+
+
+def _url_user_key(match: re.Match[str]) -> str:
+    return f"{match['head']}{MASK}"
+
+
+def _url(match: re.Match[str]) -> str | None:
+    """Mask the password: up to the last `@` before the host's end (the first `/`, `?` or `#` after an `@`)."""
+    rest = match["rest"]
+    first = rest.find("@")
+    if first < 0:
+        return None
+    host_end = min((i for i in (rest.find(c, first) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", first, host_end)
+    password = rest[:at]
+    if not password or not _literal(password) or URL_PORT_PATH.match(password):
+        return None  # `host:3000/@vite/client` is a port and a path
+    return f"{match['head']}{MASK}{rest[at:]}"
+
+
+def _header(match: re.Match[str]) -> str | None:
+    value = match["value"]
+    if MASK in value or not _mixed(value) or entropy(value) < _MIN_ENTROPY:
+        return None
+    return f"{match['head']}{MASK}"
+
+
+def _registry_auth(match: re.Match[str]) -> str | None:
+    value = match["value"]
+    return f"{match['head']}{MASK}" if entropy(value) >= _MIN_ENTROPY else None
+
+
+def _curl_user(match: re.Match[str]) -> str | None:
+    return f"{match['head']}{MASK}" if _literal(match["password"].strip("\"'")) else None
+
+
+def _aws_secret(match: re.Match[str]) -> str | None:
+    value = match[0]
+    cased = re.search(r"[a-z]", value) and re.search(r"[A-Z]", value)  # a commit SHA is one case of hex
+    return MASK if cased and _mixed(value) and entropy(value) >= 4.0 else None
+
+
+def _label(value: str) -> bool:
+    """Whether a value names a secret rather than holds one: `"ci_must_pass"`, `"MISTRAL_SA_TOKEN_PATH"`."""
+    parts = re.split(r"[_.-]", value.lower())
+    return len(parts) > 1 and any(part in _SECRET_WORDS for part in parts)
+
+
+def _assignment(match: re.Match[str]) -> str | None:
+    value = match["quoted"] or match["bare"]
+    if not _literal(value) or _label(value):
+        return None
+    if match["bare"] and not _bare_secret(match):
+        return None
+    if match["quoted"] and entropy(value) < _MIN_ENTROPY:
+        return None
+    quote = match["quote"] or ""
+    return f"{match['name']}{match['sep']}{quote}{MASK}{quote}"
+
+
+def _bare_secret(match: re.Match[str]) -> bool:
+    """Whether an unquoted value is a secret: a literal that ends where a value ends and looks random enough.
+
+    An environment variable (`PGPASSWORD=...`, `POSTGRES_PASSWORD=...`) may hold any characters, letters only
+    included; any other name's value must mix letters and digits of a token's alphabet, as code rarely does.
+    """
+    value, name, end = match["bare"], match["name"], match.end()
+    environment = name.isupper() and match["sep"] == "=" and PASSWORD_NAME.search(name) is not None
+    after = match.string[end:end + 1]
+    if after and not (after.isspace() or after in ",;" or (environment and after in "\"'`")):
+        return False  # the value goes on as code, or is a run longer than its cap
+    if CODE_VALUE.match(value):
+        return False
+    if environment:  # a shell line or an env file quoted whole: `"PGPASSWORD=..."`
+        return entropy(value) >= 2.0
+    return (len(value) >= 12 and BARE_SECRET.fullmatch(value) is not None and _mixed(value)
+            and entropy(value) >= _MIN_ENTROPY)
+
+
+def _steps(text: str) -> list[tuple[re.Pattern[str], Replacer]]:
+    """Return the patterns worth running on a line, in order; substring checks skip the rest."""
+    lower = text.lower()
+    wanted = [
+        ("PRIVATE KEY" in text, ESCAPED_KEY, _escaped_key),
+        ("LS0tLS1CRUdJTi" in text, ENCODED_PEM, _encoded_pem),
+        (any(marker in text for marker in TOKEN_MARKERS), KNOWN_TOKENS, _whole),
+        ("://" in text, URL_USER_KEY, _url_user_key),
+        ("://" in text, URL_CREDENTIALS, _url),
+        ("bearer" in lower or "basic" in lower or "token" in lower, AUTH_HEADER, _header),
+        ("curl" in lower, CURL_USER, _curl_user),
+        ('"auth"' in text or "_auth" in text, REGISTRY_AUTH, _registry_auth),
+        ("aws" in lower or AWS_KEY_ID.search(text) is not None, AWS_SECRET, _aws_secret),
+        (any(marker in lower for marker in NAME_MARKERS), ASSIGNMENT, _assignment),
+    ]
+    return [(pattern, replacer) for wanted_here, pattern, replacer in wanted if wanted_here]
+
+
 def mask_line(text: str) -> tuple[str, int]:
-    """Mask key material, known token shapes, URL credentials and high-entropy secret assignments in one line."""
+    """Mask key material, token shapes, credentials in URLs, headers and commands, and secret assignments in a line.
+
+    Each step is one linear pattern, run only when a substring it needs is in the line.
+    """
     count = 0
 
-    def whole(_: re.Match[str]) -> str:
-        nonlocal count
-        count += 1
-        return MASK
+    def counted(replacer: Replacer) -> Callable[[re.Match[str]], str]:
+        def replace_one(match: re.Match[str]) -> str:
+            nonlocal count
+            replacement = replacer(match)
+            if replacement is None:
+                return match[0]
+            count += 1
+            return replacement
+        return replace_one
 
-    def escaped_key(match: re.Match[str]) -> str:
-        nonlocal count
-        count += 1
-        return f"{match['begin']}\\n{MASK}\\n"
-
-    def url(match: re.Match[str]) -> str:
-        nonlocal count
-        if MASK in match["password"] or PLACEHOLDER.match(match["password"]):
-            return match[0]
-        count += 1
-        return f"{match['head']}{MASK}"
-
-    def header(match: re.Match[str]) -> str:
-        nonlocal count
-        value = match["value"]
-        if MASK in value or not _mixed(value) or entropy(value) < _MIN_ENTROPY:
-            return match[0]
-        count += 1
-        return f"{match['head']}{MASK}"
-
-    def assignment(match: re.Match[str]) -> str:
-        nonlocal count
-        value = match["quoted"] or match["bare"]
-        if MASK in value or (match["bare"] and not _mixed(value)) or entropy(value) < _MIN_ENTROPY:
-            return match[0]
-        count += 1
-        quote = match["quote"] or ""
-        return f"{match['name']}{match['sep']}{quote}{MASK}{quote}"
-
-    if "PRIVATE KEY" in text:
-        text = ESCAPED_KEY.sub(escaped_key, text)
-    if any(marker in text for marker in TOKEN_MARKERS):
-        text = KNOWN_TOKENS.sub(whole, text)
-    if "://" in text:
-        text = URL_CREDENTIALS.sub(url, text)
-    lower = text.lower()
-    if "bearer" in lower or "basic" in lower or "token" in lower:
-        text = AUTH_HEADER.sub(header, text)
-    if any(marker in lower for marker in NAME_MARKERS):
-        text = ASSIGNMENT.sub(assignment, text)
+    for pattern, replacer in _steps(text):
+        text = pattern.sub(counted(replacer), text)
     return text, count
 
 
@@ -138,7 +240,8 @@ def key_rows(texts: Sequence[str]) -> set[int]:
 
 
 def _mask_hunk(hunk: Hunk) -> tuple[Hunk, int]:
-    masked = 0
+    # git's function context after `@@ ... @@` is a line of the file too, often an assignment at the top level
+    section, masked = mask_line(hunk.section)
     body = key_rows([ln.text for ln in hunk.lines])
     lines = []
     for i, line in enumerate(hunk.lines):
@@ -148,7 +251,7 @@ def _mask_hunk(hunk: Hunk) -> tuple[Hunk, int]:
             text, n = mask_line(line.text)
         masked += n
         lines.append(line if text == line.text else replace(line, text=text))
-    return replace(hunk, lines=tuple(lines)), masked
+    return replace(hunk, section=section, lines=tuple(lines)), masked
 
 
 def mask_file(file: FileDiff) -> tuple[FileDiff, int]:
