@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from urllib.parse import quote, unquote
 
 TRUNCATED = "…(truncated)"
 ZWJ = "\u200d"
@@ -93,6 +92,18 @@ def link_base(web_url: str, repo: str) -> str:
     return f"{web_url.rstrip('/')}/{repo.strip('/')}/" if web_url and repo else ""
 
 
+def _unquote(text: str) -> str:
+    """Decode %XX escapes (as UTF-8, the way browsers and servers read a path)."""
+    raw = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m[1], 16)]), text.encode("utf-8", "replace"))
+    return raw.decode("utf-8", "replace")
+
+
+def _quote(text: str, safe: str) -> str:
+    """Percent-encode every character but letters, digits, `-._~` and `safe`."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-._~" + safe) else
+                   "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace")) for c in text)
+
+
 def _dot_free(path: str) -> str:
     """Resolve `.` and `..` segments as a browser does (RFC 3986, section 5.2.4)."""
     kept: list[str] = []
@@ -119,13 +130,13 @@ def link_target(url: str, base: str) -> str | None:
         return None
     if parts["auth"].lower() != base_rest.split("/", 1)[0].lower():
         return None
-    path = unquote(parts["path"]).replace("\\", "/")
+    path = _unquote(parts["path"]).replace("\\", "/")
     if re.search(r"%(?:2e|2f|5c)", path, re.I):  # encoded twice: some server would decode it again
         return None
-    address = f"{base_scheme}://{parts['auth'].lower()}{quote(_dot_free(path), safe='/-._~!$*+,;=:')}"
+    address = f"{base_scheme}://{parts['auth'].lower()}{_quote(_dot_free(path), '/!$*+,;=:')}"
     if not address.lower().startswith(base.lower()):
         return None
-    tail = quote((parts["query"] or "") + (parts["frag"] or ""), safe="/?#-._~!$*+,;=:&%@")
+    tail = _quote((parts["query"] or "") + (parts["frag"] or ""), "/?#!$*+,;=:&%@")
     return address + tail.replace("&", "&amp;")
 
 
