@@ -247,13 +247,18 @@ def test_unplaced_text_cannot_forge_the_summary_marker(gl: GitLabDouble, mistral
     assert body.count("mistral-review:summary") == 1 and "**major**: Bad." in body
 
 
-def test_a_collapsed_file_is_diffed_from_its_blobs_and_its_comments_go_to_the_summary(gl: GitLabDouble, mistral: MistralDouble) -> None:
+def _open_collapsed(gl: GitLabDouble) -> None:
+    """Open an MR whose one file GitLab collapsed (no diff): the flow diffs its blobs, GitLab cannot place comments."""
     entries = diff_entries("tiny-one-line-fix.diff")
     entries[0].update(diff="", collapsed=True)
     gl.add_mr(PROJECT, 3, diffs=entries, head=HEAD_SHA, base=BASE_SHA)
     files = gl.projects[PROJECT].files
     files[(BASE_SHA, "src/requests/utils.py")] = b"def f():\n    return 1\n"
     files[(HEAD_SHA, "src/requests/utils.py")] = b"def f():\n    return 2\n"
+
+
+def test_a_collapsed_file_is_diffed_from_its_blobs_and_its_comments_go_to_the_summary(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open_collapsed(gl)
     mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and result["status"] == "reviewed", err
@@ -336,12 +341,7 @@ HOSTILE = ("See ![t](https://evil.example/t.gif) <img src=x> www.evil.example/lo
 
 def test_comments_gitlab_cannot_place_are_sanitised_like_every_body(gl: GitLabDouble, mistral: MistralDouble) -> None:
     own = f"{gl.url}/{PROJECT}/"  # links are judged against the GitLab instance of the review, not github.com
-    entries = diff_entries("tiny-one-line-fix.diff")
-    entries[0].update(diff="", collapsed=True)
-    gl.add_mr(PROJECT, 3, diffs=entries, head=HEAD_SHA, base=BASE_SHA)
-    files = gl.projects[PROJECT].files
-    files[(BASE_SHA, "src/requests/utils.py")] = b"def f():\n    return 1\n"
-    files[(HEAD_SHA, "src/requests/utils.py")] = b"def f():\n    return 2\n"
+    _open_collapsed(gl)
     mistral.responder = first_added(body=HOSTILE.format(own=own))
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and len(result["unplaced"]) == 1, err
