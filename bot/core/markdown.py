@@ -260,7 +260,7 @@ def _cut_fence(content: str, info: str, room: int) -> str:
     return fence(cut, info) if cut.strip() else ""
 
 
-def _fit(atoms: list[Atom], limit: int, overflow: bool) -> str:
+def _fit(atoms: list[Atom], limit: int, overflow: bool, sep: str = "\n") -> str:
     """Join atoms within `limit` characters; cut with "…(truncated)" inside text or a fence, never a construct."""
     whole = "".join(atom[0] for atom in atoms).rstrip()
     if not overflow and len(whole) <= limit:
@@ -277,7 +277,7 @@ def _fit(atoms: list[Atom], limit: int, overflow: bool) -> str:
         elif kind == "code":
             out.append(_cut_fence(content, info, room))
         break
-    return "".join(out).rstrip() + "\n" + TRUNCATED
+    return "".join(out).rstrip() + sep + TRUNCATED
 
 
 def model_markdown(text: str, *, base: str = "", limit: int = 4_000, inline: bool = False) -> str:
@@ -288,7 +288,7 @@ def model_markdown(text: str, *, base: str = "", limit: int = 4_000, inline: boo
     overflow = len(text) > 2 * limit  # what is past this cannot fit; it is never scanned
     text = clean(text[:2 * limit])
     if inline:
-        return _fit(_inline(" ".join(text.split()), base), limit, overflow)
+        return _fit(_inline(" ".join(text.split()), base), limit, overflow, " ")
     atoms: list[Atom] = []
     for kind, content, info in _segments(text):
         if atoms:
