@@ -48,7 +48,7 @@ def clean(text: str) -> str:
 
 
 def neutralise_mentions(text: str) -> str:
-    """Stop every `@user` and `@org/team`, in any context, from pinging anyone (a zero-width joiner after @)."""
+    """Stop every `@user`, `@org/team` and e-mail address, in any context, from going live (a zero-width joiner after @)."""
     return _MENTION.sub("@" + ZWJ, text)
 
 
