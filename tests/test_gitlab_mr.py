@@ -12,6 +12,7 @@ import pytest
 from bot.cli import main
 from tests.doubles.gitlab import GitLabDouble, diff_rows
 from tests.doubles.mistral import MistralDouble, Reply
+from tests.markdownoracle import live_problems
 from tests.mergerequests import BASE_SHA, HEAD_SHA, PROJECT, diff_entries, diff_notes, marker_of, mr_env, review_mr, summary_of
 from tests.modelreplies import added_lines, comment, first_added
 
@@ -242,16 +243,22 @@ def test_unplaced_text_cannot_forge_the_summary_marker(gl: GitLabDouble, mistral
     assert code == 0 and len(result["unplaced"]) == 1, (err, result)
     marker = marker_of(gl)
     assert marker["cost_usd"] > 0 and marker["reviews"] == 1
-    assert "&lt;!-- mistral-review:summary" in summary_of(gl)["body"]
+    body = summary_of(gl)["body"]
+    assert body.count("mistral-review:summary") == 1 and "**major**: Bad." in body
 
 
-def test_a_collapsed_file_is_diffed_from_its_blobs_and_its_comments_go_to_the_summary(gl: GitLabDouble, mistral: MistralDouble) -> None:
+def _open_collapsed(gl: GitLabDouble) -> None:
+    """Open an MR whose one file GitLab collapsed (no diff): the flow diffs its blobs, GitLab cannot place comments."""
     entries = diff_entries("tiny-one-line-fix.diff")
     entries[0].update(diff="", collapsed=True)
     gl.add_mr(PROJECT, 3, diffs=entries, head=HEAD_SHA, base=BASE_SHA)
     files = gl.projects[PROJECT].files
     files[(BASE_SHA, "src/requests/utils.py")] = b"def f():\n    return 1\n"
     files[(HEAD_SHA, "src/requests/utils.py")] = b"def f():\n    return 2\n"
+
+
+def test_a_collapsed_file_is_diffed_from_its_blobs_and_its_comments_go_to_the_summary(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open_collapsed(gl)
     mistral.responder = each_file()
     code, result, err = review_mr(gl, mistral)
     assert code == 0 and result["status"] == "reviewed", err
@@ -324,3 +331,52 @@ def test_drafts_left_on_an_older_head_are_replaced_not_published(gl: GitLabDoubl
     notes = diff_notes(gl)
     assert len(notes) == len(result["comments"]) >= 2 and {n["position"]["head_sha"] for n in notes} == {new_head}
     assert gl.projects[PROJECT].mrs[3].drafts == []
+
+
+HOSTILE = ("See ![t](https://evil.example/t.gif) <img src=x> www.evil.example/login HTTPS://evil.example/x "
+           "[gh](https://github.com/acme/platform/api/blob/main/x.py) [up]({own}../../attacker/x) "
+           "[enc]({own}%2e%2e/%2E%2E/attacker/y) @admin &#64;all &commat;root \u202edesrever "
+           "[own]({own}-/blob/main/x.py) \x000\x00")
+
+
+def test_comments_gitlab_cannot_place_are_sanitised_like_every_body(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    own = f"{gl.url}/{PROJECT}/"  # links are judged against the GitLab instance of the review, not github.com
+    _open_collapsed(gl)
+    mistral.responder = first_added(body=HOSTILE.format(own=own))
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and len(result["unplaced"]) == 1, err
+    body = summary_of(gl)["body"]
+    (line,) = [ln for ln in body.split("\n") if ln.startswith("- `src/requests/utils.py` line 2")]
+    assert live_problems(line, own) == [] and "\u202e" not in line and "\x00" not in line
+    assert f"[own]({own}-/blob/main/x.py)" in line and "`www.evil.example/login`" in line
+    assert "github.com" not in line and "attacker" not in line and "evil.example/t.gif" not in line
+    shown = [ln for ln in body.split("\n")[:-1] if "mistral-review:gitlab-unplaced" not in ln]
+    assert live_problems("\n".join(shown), own) == []
+
+
+def test_a_nul_placeholder_in_a_reply_is_posted_as_text_on_gitlab(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    _open(gl, "tiny-one-line-fix.diff")
+    mistral.responder = first_added(body="Bad \x000\x00 and \x001\x00 here.")
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and result["status"] == "reviewed", err
+    (note,) = diff_notes(gl)
+    assert note["body"].startswith("**major**: Bad 0 and 1 here.") and marker_of(gl)["cost_usd"] > 0
+
+
+def test_a_comment_on_the_left_side_of_a_context_line_gets_a_position(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    entries = _open(gl, "medium-multi-file.diff")
+    path = "src/flask/helpers.py"
+    rows = _numbered(next(e for e in entries if e["new_path"] == path)["diff"])
+    context = next(r for r in rows if r[0] == " " and r[1] != r[2])  # old and new numbers differ: both must be sent
+    wanted = [comment(path, context[1], context[3], side="LEFT", body="Old context.")]
+
+    def respond(request: dict[str, Any], attempt: int) -> Reply:
+        user = next(m["content"] for m in request["messages"] if m["role"] == "user")
+        return Reply(json.dumps({"comments": wanted if f"### {path}\n" in user else []}))
+
+    mistral.responder = respond
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0 and len(result["comments"]) == 1 and result["unplaced"] == [], (err, result)
+    (note,) = diff_notes(gl)
+    assert (note["position"]["old_line"], note["position"]["new_line"]) == context[1:3]
+    assert "would not place" not in summary_of(gl)["body"]

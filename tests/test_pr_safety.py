@@ -12,6 +12,7 @@ from bot.core.diff import LineKind, parse_diff
 from bot.core.marker import derive_key, fingerprint, fingerprint_line
 from tests.doubles.github import MAX_BODY, GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply
+from tests.markdownoracle import live_problems
 from tests.modelreplies import added_lines, comment, first_added
 from tests.pullrequests import HEAD_SHA, REPO, diff_files, files_from_diff, fixture_text, marker_of, open_pull, review_pr
 
@@ -169,3 +170,51 @@ def test_failed_batches_name_the_files_not_reviewed(gh: GitHubDouble, mistral: M
     summary = _summary(gh)
     assert len(mistral.requests) > 1 and "The review failed" not in summary
     assert "Not reviewed because the model call failed" in summary and "`src/flask/app.py`" in summary
+
+
+HOSTILE = ("Log in at www.evil.example/login, see HTTPS://evil.example/x, [up]({own}../../attacker/x), "
+           "[enc]({own}%2e%2e/%2E%2E/attacker/y), ask &#64;admin, &commat;root or &#x40;ops \u202edesrever\u202c "
+           "![t](https://evil.example/t.gif) <img src=x> [gh](https://github.com/octo/hello/x) "
+           "[own]({own}blob/main/x.py) \x000\x00 \x001\x00")
+
+
+def _shown(body: str) -> str:
+    """Return a bot body without its last line (the bot's own hidden mark)."""
+    return body.rstrip().rsplit("\n", 1)[0]
+
+
+def test_a_nul_placeholder_in_a_reply_is_posted_as_text_and_the_spend_is_kept(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    open_pull(gh, diff_files("tiny-one-line-fix.diff"))
+    mistral.responder = first_added(body="Bad \x000\x00 and \x001\x00 here.")
+    code, result = review_pr(gh, mistral)
+    assert code == 0 and result["status"] == "reviewed"
+    (posted,) = gh.review_comments(REPO, 7)
+    assert posted["body"].startswith("**major**: Bad 0 and 1 here.") and "\x00" not in posted["body"]
+    assert marker_of(gh)["cost_usd"] > 0 and marker_of(gh)["reviews"] == 1
+
+
+def test_links_mentions_and_bidi_posted_on_github_are_inert(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    own = f"{gh.url}/{REPO}/"  # the double is the host the review is on: its web address is its API's
+    gh.set_content(REPO, "b" * 40, "gen/part.py", "a = 1\n")
+    gh.set_content(REPO, HEAD_SHA, "gen/part.py", "a = 2\n")  # no patch: its comment goes into the review body
+    lock = {"filename": "x\u202egnp.lock", "status": "added", "additions": 1, "deletions": 0, "changes": 1,
+            "patch": "@@ -0,0 +1 @@\n+lock"}
+    blob = {"filename": "gen/part.py", "status": "modified", "additions": 1, "deletions": 1, "changes": 2}
+    open_pull(gh, diff_files("tiny-one-line-fix.diff") + [blob, lock])
+
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        firsts = {path: (path, line, text) for path, line, text in reversed(added_lines(body))}
+        return Reply(json.dumps({"comments": [comment(*w, body=HOSTILE.format(own=own)) for w in firsts.values()]}))
+
+    mistral.responder = respond
+    code, result = review_pr(gh, mistral)
+    assert code == 0 and result["status"] == "reviewed" and len(result["unplaced"]) == 1
+    bodies = _bot_bodies(gh)
+    assert len(bodies) == 3 and all(live_problems(_shown(b), own) == [] for b in bodies)
+    assert all("\u202e" not in b and "\x00" not in b for b in bodies)
+    (inline,) = gh.review_comments(REPO, 7)
+    (review,) = [r for r in gh.reviews(REPO, 7) if r["state"] != "PENDING"]
+    for body in (inline["body"], review["body"]):
+        assert f"[own]({own}blob/main/x.py)" in body and "`www.evil.example/login`" in body
+        assert "github.com/octo" not in body and "attacker" not in body
+    assert "`xgnp.lock`" in _summary(gh)

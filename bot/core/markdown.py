@@ -1,43 +1,74 @@
 """Markdown that renders as intended whatever text it carries. Pure.
 
 Everything a PR or the model wrote (paths, titles, notes, comment text) goes through one of these before it
-reaches a bot comment: it cannot open an HTML comment (the bot's marker), close a fence early, mention anyone,
-show an image, or link away from the PR's own repository.
+reaches a bot comment, on every host: it cannot open an HTML comment (the bot's marker), close a fence early,
+mention anyone (entities are decoded first), show an image, or link away from the PR's own repository.
+
+The output is built piece by piece, never by substituting into the text: the only live constructs in it are
+the code spans, fences and own-repository links made here; every other character is escaped.
 """
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Callable
 
 TRUNCATED = "…(truncated)"
 ZWJ = "\u200d"
 
-_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+# NUL and other controls (not \t or \n), bidi controls, lone surrogates and the BOM: never shown, never kept.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufeff]")
+_NEWLINES = re.compile("\r\n?|[\u2028\u2029]")
+_MENTION = re.compile("@(?!\u200d)")  # any @: a mention, an e-mail address or a commit reference
+_CROSS_REF = re.compile(r"(?<=[A-Za-z0-9_.-])([#!])(?=[0-9])")  # owner/repo#1, group/project!1: another repo
 _FENCE_OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)$")
 _CODE_SPAN = re.compile(r"(?<!`)(?P<ticks>`{1,16})(?!`)(?P<code>.{1,500}?)(?<!`)(?P=ticks)(?!`)")
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,40}(?:\s[^<>]{0,500})?/?>|<[!?][^<>]{0,500}>")
-_IMAGE = re.compile(r"!\[(?P<alt>[^\]\n]{0,500})\]\([^)\n]{0,2000}\)")
-_LINK = re.compile(r"\[(?P<text>[^\]\n]{0,500})\]\((?P<url>[^)\s]{0,2000})(?:\s+[^)\n]{0,500})?\)")
-_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>()\[\]`]+")
+# A URL any host would autolink: any scheme followed by "//", or "www." (GFM's extended autolinks).
+_BARE_URL = r"(?P<url>(?:[A-Za-z][A-Za-z0-9+.-]{0,31}://|[Ww]{3}\.)[^\s<>`]*)"
+_BARE = re.compile(_BARE_URL)
+_CONSTRUCT = re.compile(r"(?P<bang>!?)\[(?P<label>[^\[\]\n]{0,500})\]\((?P<dest>[^()\[\]\s<>]{0,2000})"
+                        r"(?:[ \t]{1,20}(?:\"[^\"\n]{0,300}\"|'[^'\n]{0,300}'))?\)|" + _BARE_URL)
+_URL_TAIL = set(".,:;!?*_~'\")")
+_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_URL_PARTS = re.compile(r"(?P<auth>[^/?#\\]*)(?P<path>[^?#]*)(?P<query>\?[^#]*)?(?P<frag>#.*)?", re.S)
 # What can open an inline construct mid-line; `_` only where it can start or end emphasis (not inside words).
 _ESCAPE = re.compile(r"([\\`*\[\]!|<>~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+_PROSE_ESCAPE = re.compile(r"[\\`\[\]!|<&]")  # model prose keeps its emphasis, lists and headings
+
+Atom = tuple[str, str, tuple[str, str]]  # (markdown, "text" | "code" | "fixed", fence content and info)
+_NO_CODE = ("", "")
+
+
+def clean(text: str) -> str:
+    """Return text without NUL, control characters (newline and tab stay), bidi controls or lone surrogates."""
+    return _INVISIBLE.sub("", _NEWLINES.sub("\n", text))
 
 
 def neutralise_mentions(text: str) -> str:
-    """Stop every `@user` and `@org/team`, in any context, from pinging anyone (a zero-width joiner after @)."""
+    """Stop every `@user`, `@org/team` and e-mail address, in any context, from going live (a zero-width joiner after @)."""
     return _MENTION.sub("@" + ZWJ, text)
+
+
+def _neutral(text: str) -> str:
+    """Return text with no mention and no reference to another repository's issues."""
+    return neutralise_mentions(_CROSS_REF.sub(r"\1" + ZWJ, text))
 
 
 def one_line(text: str) -> str:
     """Return text on one line, with no HTML comment opener or closer: where the bot keeps its marks."""
-    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", text)
+    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", clean(text.replace("\r", "\n")))
     return text.replace("<!--", "<!-" + ZWJ + "-").replace("-->", "-" + ZWJ + "->")
 
 
-def escape_text(text: str) -> str:
-    """Return user text as literal inline Markdown: one line, every Markdown and HTML character escaped."""
-    return neutralise_mentions(_ESCAPE.sub(r"\\\1", one_line(text)))
+def _literal(text: str) -> str:
+    return _ESCAPE.sub(r"\\\1", text)
+
+
+def _prose_escape(text: str) -> str:
+    return _PROSE_ESCAPE.sub(lambda m: {"<": "&lt;", "&": "&amp;"}.get(m[0], "\\" + m[0]), text)
 
 
 def code_span(text: str) -> str:
@@ -56,41 +87,141 @@ def fence(content: str, info: str = "") -> str:
     return f"{ticks}{info}\n{content}\n{ticks}"
 
 
-def _own_link(url: str, repo: str) -> bool:
-    return bool(repo) and url.lower().startswith(f"https://github.com/{repo.lower()}/")
+def link_base(web_url: str, repo: str) -> str:
+    """Return the web address of a repository on its host (`https://host/owner/repo/`): links kept start there."""
+    return f"{web_url.rstrip('/')}/{repo.strip('/')}/" if web_url and repo else ""
 
 
-def _prose(text: str, repo: str) -> str:
-    """Sanitise text outside code: no HTML, no images, links only to the PR's repository."""
-    text = _HTML_COMMENT.sub("", text)
-    text = _TAG.sub("", text)
-    text = _IMAGE.sub(lambda m: m["alt"], text)
-    links: list[str] = []
-
-    def link(match: re.Match[str]) -> str:
-        label = match["text"] or match["url"]
-        if _own_link(match["url"], repo):
-            links.append("[" + _ESCAPE.sub(r"\\\1", label) + "](" + match["url"] + ")")
-            return f"\x00{len(links) - 1}\x00"
-        return label
-
-    text = _LINK.sub(link, text)
-    text = _URL.sub(lambda m: m[0] if _own_link(m[0], repo) else f"`{m[0]}`", text)
-    text = text.replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
-    return re.sub(r"\x00(\d+)\x00", lambda m: links[int(m[1])], text)
+def _unquote(text: str) -> str:
+    """Decode %XX escapes (as UTF-8, the way browsers and servers read a path)."""
+    raw = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m[1], 16)]), text.encode("utf-8", "replace"))
+    return raw.decode("utf-8", "replace")
 
 
-def _inline(text: str, repo: str, budget: int) -> str:
-    """Sanitise one paragraph: code spans stay literal, the prose around them is cleaned; stop past `budget`."""
-    out, last, size = [], 0, 0
-    for match in _CODE_SPAN.finditer(text):
-        out += [_prose(text[last:match.start()], repo), code_span(match["code"].strip(" ") or " ")]
-        size += len(out[-2]) + len(out[-1])
+def _quote(text: str, safe: str) -> str:
+    """Percent-encode every character but letters, digits, `-._~` and `safe`."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-._~" + safe) else
+                   "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace")) for c in text)
+
+
+def _dot_free(path: str) -> str:
+    """Resolve `.` and `..` segments as a browser does (RFC 3986, section 5.2.4)."""
+    kept: list[str] = []
+    segments = path.split("/")[1:]
+    for segment in segments:
+        if segment == "..":
+            kept = kept[:-1]
+        elif segment != ".":
+            kept.append(segment)
+    tail = "/" if segments and segments[-1] in (".", "..") and kept else ""
+    return "/" + "/".join(kept) + tail
+
+
+def link_target(url: str, base: str) -> str | None:
+    """Return a link's address, normalised and encoded, when it points into the repository at `base`; else None.
+
+    The address returned is the one checked: dot segments resolved (`%2e` too), `\\` read as `/`, scheme and
+    host compared case-insensitively, relative links and user info refused.
+    """
+    scheme, sep, rest = _BACKSLASH_ESCAPE.sub(r"\1", url).partition("://")
+    base_scheme, _, base_rest = base.partition("://")
+    parts = _URL_PARTS.fullmatch(rest)
+    if not base or not sep or scheme.lower() != base_scheme.lower() or parts is None:
+        return None
+    if parts["auth"].lower() != base_rest.split("/", 1)[0].lower():
+        return None
+    path = _unquote(parts["path"]).replace("\\", "/")
+    if re.search(r"%(?:2e|2f|5c)", path, re.I):  # encoded twice: some server would decode it again
+        return None
+    address = f"{base_scheme}://{parts['auth'].lower()}{_quote(_dot_free(path), '/!$*+,;=:')}"
+    if not address.lower().startswith(base.lower()):
+        return None
+    tail = _quote((parts["query"] or "") + (parts["frag"] or ""), "/?#!$*+,;=:&%@")
+    return address + tail.replace("&", "&amp;")
+
+
+def _trim(url: str) -> tuple[str, str]:
+    """Split a bare URL from the punctuation after it (a closing parenthesis only when unbalanced)."""
+    cut = len(url)
+    while cut and url[cut - 1] in _URL_TAIL:
+        cut -= 1
+    unclosed = url[:cut].count("(") - url[:cut].count(")")
+    while cut < len(url) and url[cut] == ")" and unclosed > 0:
+        cut, unclosed = cut + 1, unclosed - 1
+    return url[:cut], url[cut:]
+
+
+def _shown(target: str) -> str:
+    """Return a link's address as the text of the link."""
+    return _prose_escape(_neutral(target.replace("&amp;", "&")))
+
+
+def _glued(atoms: list[Atom]) -> list[Atom]:
+    """Return atoms with a space wherever two would run their backticks together (one longer run)."""
+    out: list[Atom] = []
+    for atom in atoms:
+        if out and out[-1][0].endswith("`") and atom[0].startswith("`"):
+            out.append((" ", "text", _NO_CODE))
+        if atom[0]:
+            out.append(atom)
+    return out
+
+
+def _plain(text: str, escape: Callable[[str], str]) -> list[Atom]:
+    """Return plain text as atoms: every URL a code span, the rest neutralised and escaped."""
+    atoms: list[Atom] = []
+    last = 0
+    for match in _BARE.finditer(text):
+        url, tail = _trim(match["url"])
+        atoms += [(escape(_neutral(text[last:match.start()])), "text", _NO_CODE), (code_span(url), "fixed", _NO_CODE)]
+        last = match.end() - len(tail)
+    return atoms + [(escape(_neutral(text[last:])), "text", _NO_CODE)]
+
+
+def _render(text: str, base: str) -> list[Atom]:
+    """Return model prose as atoms: links into `base` kept, images and other links as their text.
+
+    What is left of images and links is joined with the text around it before it is read again (as plain
+    text): "ww" then the text of a link "w.evil.example" must be seen as one URL.
+    """
+    atoms: list[Atom] = []
+    plain: list[str] = []
+    last = 0
+    for match in _CONSTRUCT.finditer(text):
+        plain.append(text[last:match.start()])
         last = match.end()
-        if size > budget:
-            return neutralise_mentions("".join(out))
-    out.append(_prose(text[last:], repo))
-    return neutralise_mentions("".join(out))
+        url, tail = _trim(match["url"]) if match["url"] is not None else ("", "")
+        label = match["label"] if match["url"] is None else ""
+        target = link_target(url or match["dest"], base) if not match["bang"] else None
+        if target is None:
+            plain.append(match[0] if match["url"] is not None else label)
+            continue
+        shown = "".join(a[0] for a in _plain(label, _prose_escape)) if label else _shown(target)
+        atoms += _plain("".join(plain), _prose_escape) + [(f"[{shown}]({target})", "fixed", _NO_CODE)]
+        plain = [tail]
+    return atoms + _plain("".join(plain) + text[last:], _prose_escape)
+
+
+def escape_text(text: str) -> str:
+    """Return user text as literal inline Markdown: one line, every Markdown and HTML character escaped, no link."""
+    return "".join(atom[0] for atom in _glued(_plain(one_line(text), _literal)))
+
+
+def _prose(text: str, base: str) -> list[Atom]:
+    """Sanitise text outside code: entities decoded, then no HTML, no images, links only into `base`."""
+    text = _TAG.sub("", _HTML_COMMENT.sub("", clean(html.unescape(text))))
+    return _render(text, base)
+
+
+def _inline(text: str, base: str) -> list[Atom]:
+    """Sanitise one paragraph: code spans stay literal, the prose around them is cleaned."""
+    atoms: list[Atom] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(text):
+        atoms += _prose(text[last:match.start()], base)
+        atoms.append((code_span(match["code"].strip(" ") or " "), "fixed", _NO_CODE))
+        last = match.end()
+    return _glued(atoms + _prose(text[last:], base))
 
 
 def _segments(text: str) -> list[tuple[str, str, str]]:
@@ -121,31 +252,49 @@ def _segments(text: str) -> list[tuple[str, str, str]]:
     return parts
 
 
-def _cut(kind: str, content: str, info: str, piece: str, room: int) -> str:
-    """Return as much of one part as fits in `room` characters, never leaving a fence open."""
-    if kind == "code":
-        cut = content[:max(0, room - len(info) - 16)]
-        return fence(cut, info) + "\n" if cut.strip() and len(fence(cut, info)) < room else ""
-    piece = piece[:max(0, room)]
-    return piece[:-1] if piece.endswith("\\") else piece
+def _cut_fence(content: str, info: str, room: int) -> str:
+    """Return the start of a code block as a closed fence of at most `room` characters ("" when none fits)."""
+    cut = content[:max(0, room - len(info) - 8)]
+    while cut.strip() and len(fence(cut, info)) > room:
+        cut = cut[:len(cut) - (len(fence(cut, info)) - room)]
+    return fence(cut, info) if cut.strip() else ""
 
 
-def model_markdown(text: str, *, repo: str = "", limit: int = 4_000) -> str:
-    """Return the model's text as safe Markdown of at most `limit` characters, cut with "…(truncated)"."""
-    overflow = len(text) > 2 * limit  # what is past this cannot fit; it is never scanned
-    text = text[:2 * limit].replace("\r\n", "\n").replace("\r", "\n")
-    budget = limit - len(TRUNCATED) - 1 if overflow else limit
+def _fit(atoms: list[Atom], limit: int, overflow: bool, sep: str = "\n") -> str:
+    """Join atoms within `limit` characters; cut with "…(truncated)" inside text or a fence, never a construct."""
+    whole = "".join(atom[0] for atom in atoms).rstrip()
+    if not overflow and len(whole) <= limit:
+        return whole
+    room = limit - len(TRUNCATED) - 1
     out: list[str] = []
-    used = 0
+    for shown, kind, (content, info) in atoms:
+        if len(shown) <= room:
+            out.append(shown)
+            room -= len(shown)
+            continue
+        if kind == "text":
+            out.append(shown[:room])
+        elif kind == "code":
+            out.append(_cut_fence(content, info, room))
+        break
+    return "".join(out).rstrip() + sep + TRUNCATED
+
+
+def model_markdown(text: str, *, base: str = "", limit: int = 4_000, inline: bool = False) -> str:
+    """Return the model's text as safe Markdown of at most `limit` characters, cut with "…(truncated)".
+
+    Links are kept only into the repository at `base` (see link_base); `inline` puts it all on one line.
+    """
+    overflow = len(text) > 2 * limit  # what is past this cannot fit; it is never scanned
+    text = clean(text[:2 * limit])
+    if inline:
+        return _fit(_inline(" ".join(text.split()), base), limit, overflow, " ")
+    atoms: list[Atom] = []
     for kind, content, info in _segments(text):
-        piece = fence(content, info) if kind == "code" else _inline(content, repo, budget - used)
-        if used + len(piece) > budget:
-            out.append(_cut(kind, content, info, piece, limit - used - len(TRUNCATED) - 1) + TRUNCATED)
-            return "\n".join(out)
-        out.append(piece)
-        used += len(piece) + 1
-    text = "\n".join(out).rstrip()
-    return text + ("\n" + TRUNCATED if overflow else "")
+        if atoms:
+            atoms.append(("\n", "text", _NO_CODE))
+        atoms += [(fence(content, info), "code", (content, info))] if kind == "code" else _inline(content, base)
+    return _fit(atoms, limit, overflow)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -82,7 +82,7 @@ class Overview:
     unplaced: Sequence[Comment] = ()
     failed_batches: int = 0
     run_id: str = ""
-    repo: str = ""  # links to this repository are kept in the model's text; others become text
+    link_base: str = ""  # the repository's web address: links into it are kept in the model's text, others become text
     prints: Mapping[Comment, str] = field(default_factory=dict)  # each comment's keyed fingerprint
 
 

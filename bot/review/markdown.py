@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from bot.core.markdown import TRUNCATED, code_span, escape_text, fence, model_markdown, truncate
+from bot.core.markdown import TRUNCATED, clean, code_span, escape_text, fence, model_markdown, truncate
 from bot.core.marker import Marker, fingerprint_line
 from bot.core.reply import Comment
 from bot.core.severity import severity_counts
@@ -61,17 +61,22 @@ class RenderedComment:
 
 
 @functools.lru_cache(maxsize=256)  # posting, bisection and the summary's cut list render the same comments
-def render_comment(comment: Comment, *, repo: str, print_: str) -> RenderedComment:
-    """Return a review comment's body: severity, the model's text made safe, the suggestion, the fingerprint."""
+def render_comment(comment: Comment, *, base: str, print_: str) -> RenderedComment:
+    """Return a review comment's body: severity, the model's text made safe, the suggestion, the fingerprint.
+
+    `base` is the repository's web address (bot.core.markdown.link_base): links elsewhere become text.
+    """
     suggestion = fence(comment.suggestion, "suggestion") if comment.suggestion is not None else ""
     note = ""
     if len(suggestion) > _SUGGESTION_ROOM:
         suggestion, note = "", "_A suggestion too long to show was left out._"
+    elif comment.suggestion is not None and clean(comment.suggestion) != comment.suggestion:
+        suggestion, note = "", "_A suggestion with invisible control characters was left out._"
     fixed = _render("comment.md.j2", severity=comment.severity.value, text="", suggestion=suggestion, note=note,
                     fingerprint_line=fingerprint_line(print_) if print_ else "")
     room = MAX_COMMENT_BODY - len(fixed)
-    full = model_markdown(comment.body, repo=repo, limit=4 * MAX_COMMENT_BODY)
-    text = full if len(full) <= room else model_markdown(comment.body, repo=repo, limit=room)
+    full = model_markdown(comment.body, base=base, limit=4 * MAX_COMMENT_BODY)
+    text = full if len(full) <= room else model_markdown(comment.body, base=base, limit=room)
     body = _render("comment.md.j2", severity=comment.severity.value, text=text, suggestion=suggestion, note=note,
                    fingerprint_line=fingerprint_line(print_) if print_ else "")
     return RenderedComment(body, cut=bool(note) or text != full or len(comment.body) > 8 * MAX_COMMENT_BODY)
@@ -79,14 +84,21 @@ def render_comment(comment: Comment, *, repo: str, print_: str) -> RenderedComme
 
 def comment_body(comment: Comment, overview: Overview) -> str:
     """Return the Markdown of one inline comment of this review."""
-    return render_comment(comment, repo=overview.repo, print_=overview.prints.get(comment, "")).body
+    return render_comment(comment, base=overview.link_base, print_=overview.prints.get(comment, "")).body
+
+
+def unplaced_line(comment: Comment, base: str) -> str:
+    """Return one line naming a comment the host would not place, its text made safe like every other body."""
+    side = "old" if comment.side.value == "LEFT" else "new"
+    text = model_markdown(comment.body, base=base, limit=MAX_UNPLACED_BODY, inline=True)
+    return f"- {_path(comment.path)} line {comment.line} ({side}), **{comment.severity.value}**: {text}"
 
 
 def review_body(comments: Sequence[Comment], overview: Overview) -> str:
     """Return the review's own body: what was reviewed and what was not, under GitHub's size limit."""
     scope = f"changes since {code_span(overview.since[:7])}" if overview.since else "the whole pull request"
     unplaced = [{"path": c.path, "line": c.line, "side": c.side, "severity": c.severity,
-                 "text": model_markdown(c.body, repo=overview.repo, limit=MAX_UNPLACED_BODY)} for c in overview.unplaced]
+                 "text": model_markdown(c.body, base=overview.link_base, limit=MAX_UNPLACED_BODY)} for c in overview.unplaced]
     body = _render("review.md.j2", scope=scope, head=overview.head[:7], files_reviewed=overview.files_reviewed,
                    count=len(comments) + len(overview.unplaced),
                    severities=severity_counts([*comments, *overview.unplaced]),

@@ -33,6 +33,7 @@ class PullInfo:
     labels: tuple[str, ...] = ()
     head_repo: str | None = None
     noun: str = "pull request"  # what the host calls it, for the text the bot posts ("merge request" on GitLab)
+    link_base: str = ""  # the repository's web address on its host: the only place the bot's text links to
 
 
 @dataclass(frozen=True)

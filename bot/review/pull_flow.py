@@ -62,9 +62,9 @@ def review_pull(
     fresh = [c for c in result.comments if prints[c] not in known]
     fresh, over = over_limit(fresh)
     already_posted = len(result.comments) - len(fresh) - len(over)
-    cut = _cut_lines(fresh, over, info.repo, prints)
+    cut = _cut_lines(fresh, over, info.link_base, prints)
     overview = Overview(info.head_sha, len({p for b in plan.batches for p in b.paths}), ready.since,
-                        tuple(result.skipped), (), len(result.failed), request.run_id, info.repo, prints)
+                        tuple(result.skipped), (), len(result.failed), request.run_id, info.link_base, prints)
     posted: list[Comment] = []
     unplaced: list[Comment] = []
     url = ""
@@ -101,10 +101,10 @@ def _advance(marker: Marker, head: str, result: ReviewResult, new_prints: list[s
                   marker.estimated or usage.estimated, marker.fingerprints + tuple(new_prints), pending)
 
 
-def _cut_lines(kept: list[Comment], over: list[Comment], repo: str, prints: dict[Comment, str]) -> list[str]:
+def _cut_lines(kept: list[Comment], over: list[Comment], base: str, prints: dict[Comment, str]) -> list[str]:
     """Return what GitHub's limits cut from this review, one line each, for the summary."""
     lines = [f"{c.path} line {c.line}: a {c.severity.value} comment past the {MAX_REVIEW_COMMENTS} comments "
              "one review carries" for c in over]
     lines += [f"{c.path} line {c.line}: comment cut to 4,000 characters" for c in kept
-              if render_comment(c, repo=repo, print_=prints[c]).cut]
+              if render_comment(c, base=base, print_=prints[c]).cut]
     return lines

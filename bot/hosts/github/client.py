@@ -20,6 +20,7 @@ from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from bot.core.errors import AnchorRejected, UsageError
+from bot.core.markdown import link_base
 from bot.core.reply import Comment
 from bot.core.summary import Overview, run_id_in
 from bot.hosts.github.errors import GitHubError, error_messages, retry_hint, retryable
@@ -35,6 +36,15 @@ LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}(?:\[bot\])?")  # `_`: Enterp
 VIEWER_QUERY = "query { viewer { login } }"
 
 
+def web_url(api_url: str) -> str:
+    """Return the web address that goes with an API address: `https://api.github.com` -> `https://github.com/`,
+    GitHub Enterprise's `https://HOST/api/v3` -> `https://HOST/`, a test double's own address as it is."""
+    scheme, _, rest = api_url.rstrip("/").partition("://")
+    host, _, path = rest.partition("/")
+    host = host.removeprefix("api.")  # api.github.com, and GHE.com's api.SUBDOMAIN.ghe.com
+    return f"{scheme}://{host}/{path.removesuffix('api/v3').strip('/')}".rstrip("/") + "/"
+
+
 class GitHubClient:
     """One authenticated connection to GitHub (or GitHub Enterprise, or a test double)."""
 
@@ -47,6 +57,7 @@ class GitHubClient:
                           lazy=True, per_page=100, timeout=30, seconds_between_requests=0,
                           seconds_between_writes=write_interval_s)
         self._identity, self._bot_login = identity, bot_login
+        self.web_url = web_url(base_url)
         self._policy, self._sleep = RetryPolicy(attempts, max_wait_s, total_s), sleep
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
@@ -118,7 +129,7 @@ class PullRequestHandle:
             author_is_bot=(raw.get("user") or {}).get("type") == "Bot", draft=bool(raw.get("draft")),
             state=raw.get("state", "open"), html_url=raw.get("html_url", ""),
             labels=tuple(lb.get("name", "") for lb in raw.get("labels") or []),
-            head_repo=head_repo.get("full_name"),
+            head_repo=head_repo.get("full_name"), link_base=link_base(self._client.web_url, self._repo_name),
         )
 
     def _fetch_raw(self) -> dict[str, Any]:

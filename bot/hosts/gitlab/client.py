@@ -62,6 +62,7 @@ class GitLabClient:
         self._gl = gitlab.Gitlab(url.rstrip("/"), private_token=token, per_page=100, timeout=30,
                                  retry_transient_errors=False, keep_base_url=True)
         self._gl.session.hooks["response"].append(self._remember)
+        self.web_url = url.rstrip("/") + "/"  # GitLab serves its web pages and its API at the same address
         self._last_headers: dict[str, str] = {}
         self._identity: str | None = identity
         self._user_id: int | None = None

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from gitlab.exceptions import GitlabHttpError
 
+from bot.core.markdown import link_base
 from bot.core.marker import SUMMARY_PREFIX
 from bot.core.reply import Comment
 from bot.core.summary import Overview
 from bot.hosts.gitlab.client import GitLabClient, GitLabError, project_ref
 from bot.hosts.gitlab.events import is_draft
 from bot.hosts.gitlab.positions import LineMap, flow_entry, no_quick_actions
+from bot.review.markdown import unplaced_line
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
 STATES = {"opened": "open", "closed": "closed", "merged": "merged", "locked": "locked"}
@@ -53,8 +54,9 @@ class MergeRequestHandle:
         author = raw.get("author") or {}
         title = str(raw.get("title") or "")
         fork = raw.get("source_project_id") != raw.get("target_project_id")
+        repo = str((raw.get("references") or {}).get("full", "")).rsplit("!", 1)[0] or self.project
         return PullInfo(
-            repo=str((raw.get("references") or {}).get("full", "")).rsplit("!", 1)[0] or self.project,
+            repo=repo,
             number=int(raw["iid"]), title=title, body=str(raw.get("description") or ""),
             base_ref=str(raw.get("target_branch") or ""), base_sha=self.refs["base_sha"] or str(raw.get("sha") or ""),
             head_sha=self.refs["head_sha"] or str(raw.get("sha") or ""), author=str(author.get("username") or ""),
@@ -63,6 +65,7 @@ class MergeRequestHandle:
             state=STATES.get(str(raw.get("state")), str(raw.get("state"))), html_url=self.web_url,
             labels=tuple(str(label) for label in raw.get("labels") or []),
             head_repo=str(raw.get("source_project_id")) if fork else None, noun="merge request",
+            link_base=link_base(self.client.web_url, repo) if not repo.isdigit() else "",
         )
 
     def files(self) -> tuple[list[dict[str, Any]], bool]:
@@ -141,10 +144,8 @@ class MergeRequestHandle:
         from bot.hosts.gitlab.posting import post_review
 
         review, unplaced = post_review(self, head_sha, comments, overview)
-        # One line each, and no "<": model text here must not forge the summary's marker comment.
-        self._unplaced = [no_quick_actions(html.escape(
-            f"- `{c.path}` line {c.line} ({'old' if c.side.value == 'LEFT' else 'new'}), "
-            f"**{c.severity.value}**: {' '.join(c.body.split())}", quote=False)) for c in unplaced]
+        # One line each, sanitised like every body (no "<": model text here cannot forge the summary's marker).
+        self._unplaced = [no_quick_actions(unplaced_line(c, overview.link_base)) for c in unplaced]
         return review, unplaced
 
     def _with_unplaced(self, comment_id: int | None, body: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.diff import Side
+from bot.core.markdown import clean
 from bot.core.reply import Comment
 from bot.core.summary import Overview
 from bot.review.markdown import render_comment
@@ -89,7 +90,7 @@ class LineMap:
         for row in rows:
             if side is Side.RIGHT and row.kind != "-" and row.new_line == line:
                 return row
-            if side is Side.LEFT and row.kind == "-" and row.old_line == line:
+            if side is Side.LEFT and row.kind != "+" and row.old_line == line:
                 return row
         return None
 
@@ -136,13 +137,15 @@ def note_body(comment: Comment, overview: Overview) -> str:
     A suggestion with a line that starts with "/" is left out: escaping it would change the code it proposes.
     """
     print_ = overview.prints.get(comment, "")
-    text = render_comment(replace(comment, suggestion=None), repo=overview.repo, print_=print_).body
+    text = render_comment(replace(comment, suggestion=None), base=overview.link_base, print_=print_).body
     head, _, prints = text.rpartition("\n\n")
     parts = [no_quick_actions(head)]
     if comment.suggestion is not None:
         if any(QUICK_ACTION.match(line) for line in comment.suggestion.split("\n")):
             parts.append("(A suggested change was left out: one of its lines starts with `/`, which GitLab "
                          "would run as a quick action.)")
+        elif clean(comment.suggestion) != comment.suggestion:
+            parts.append("(A suggested change was left out: it holds invisible control characters.)")
         else:
             above = comment.line - comment.start_line if comment.start_line is not None else 0
             fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", comment.suggestion)), default=0))
