@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from bot.core.batching import Batch, Counter, Plan, RequestShape, Skipped, plan_batches
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff
-from bot.core.errors import ModelError
+from bot.core.errors import ModelError, ReviewError
 from bot.core.halving import halve
-from bot.core.reply import Comment, Dropped, finalise, parse_reply, reply_entries
+from bot.core.reply import Comment, Dropped, finalise, parse_reply, read_reply
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
 from bot.review.ports import BudgetGate, Call, Completion, Model
@@ -162,9 +162,8 @@ def _unusable(completion: Completion) -> str | None:
     """Return why a reply cannot be used whole (cut off at the token limit, or not the JSON asked for)."""
     if completion.finish_reason == "length":
         return "reply cut off at the output token limit (finish_reason: length)"
-    if reply_entries(completion.content) is None:
-        return "reply is not a JSON object with a comments list"
-    return None
+    entries = read_reply(completion.content)
+    return f"reply is unreadable: {entries}" if isinstance(entries, str) else None
 
 
 class _AllOf:
@@ -222,6 +221,18 @@ def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
         return BatchResult(batch.index, usage=lost, error=str(exc), failed_paths=tuple(batch.paths))
     usage = _usage(completion, batch, call.counter, settings) + _lost(completion.lost_attempts, batch, settings)
     call.budget.settle(replace(spend, usage=usage))
+    try:
+        return _answer(batch, call, completion, usage, depth)
+    except ReviewError:
+        raise  # a gate that stops the whole review (the server's lost lease)
+    except Exception as exc:  # the reply is paid for: whatever it does to us costs this batch only
+        log.exception("batch %d: reading the reply failed", batch.index + 1)
+        return BatchResult(batch.index, usage=usage, error=f"reading the reply failed ({type(exc).__name__})",
+                           failed_paths=tuple(batch.paths))
+
+
+def _answer(batch: Batch, call: _Call, completion: Completion, usage: Usage, depth: int) -> BatchResult:
+    """Read a paid reply; a cut-off or unreadable one is retried as two halves, else the batch fails."""
     problem = _unusable(completion)
     if problem is None:
         comments, dropped = parse_reply(completion.content, batch)
@@ -255,7 +266,14 @@ def run_review(
     lock = threading.Lock()
 
     def work(batch: Batch) -> BatchResult:
-        result = _run_one(batch, call)
+        try:
+            result = _run_one(batch, call)
+        except ReviewError:
+            raise  # a gate that stops the whole review (the server's lost lease)
+        except Exception as exc:  # one batch's failure is that batch's, never the whole review's
+            log.exception("batch %d failed", batch.index + 1)
+            result = BatchResult(batch.index, error=f"the batch failed ({type(exc).__name__})",
+                                 failed_paths=tuple(batch.paths))
         with lock:
             results.append(result)
             if on_progress:
