@@ -226,7 +226,7 @@ def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
     except ReviewError:
         raise  # a gate that stops the whole review (the server's lost lease)
     except Exception as exc:  # the reply is paid for: whatever it does to us costs this batch only
-        log.exception("batch %d: reading the reply failed", batch.index + 1)
+        log.warning("batch %d: reading the reply failed: %r", batch.index + 1, exc, exc_info=log.isEnabledFor(logging.DEBUG))
         return BatchResult(batch.index, usage=usage, error=f"reading the reply failed ({type(exc).__name__})",
                            failed_paths=tuple(batch.paths))
 
@@ -271,7 +271,7 @@ def run_review(
         except ReviewError:
             raise  # a gate that stops the whole review (the server's lost lease)
         except Exception as exc:  # one batch's failure is that batch's, never the whole review's
-            log.exception("batch %d failed", batch.index + 1)
+            log.warning("batch %d failed: %r", batch.index + 1, exc, exc_info=log.isEnabledFor(logging.DEBUG))
             result = BatchResult(batch.index, error=f"the batch failed ({type(exc).__name__})",
                                  failed_paths=tuple(batch.paths))
         with lock:
