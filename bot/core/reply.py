@@ -235,6 +235,11 @@ def parse_reply(content: str | None, batch: Batch) -> tuple[list[Comment], list[
     entries = read_reply(content)
     if isinstance(entries, str):
         return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: {entries}")]
+    return anchor_entries(entries, batch)
+
+
+def anchor_entries(entries: Sequence[Any], batch: Batch) -> tuple[list[Comment], list[Dropped]]:
+    """Anchor a reply's comment entries (any JSON values) on the batch: each is kept or dropped with a reason."""
     index = BatchIndex(batch)
     kept: list[Comment] = []
     dropped: list[Dropped] = []

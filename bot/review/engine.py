@@ -16,7 +16,8 @@ from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff
 from bot.core.errors import ModelError, ReviewError
 from bot.core.halving import halve
-from bot.core.reply import Comment, Dropped, finalise, parse_reply, read_reply
+from bot.core.reply import Comment, Dropped, anchor_entries, finalise
+from bot.core.reply_reader import read_reply
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
 from bot.review.ports import BudgetGate, Call, Completion, Model
@@ -158,12 +159,12 @@ def _lost(attempts: int, batch: Batch, settings: Settings) -> Usage:
     return Usage(tokens, 0, settings.price.cost(tokens, 0), attempts, attempts > 0)
 
 
-def _unusable(completion: Completion) -> str | None:
-    """Return why a reply cannot be used whole (cut off at the token limit, or not the JSON asked for)."""
+def _read(completion: Completion, batch: Batch) -> tuple[list[Comment], list[Dropped]] | str:
+    """Return a reply's comments and drops, or why it cannot be used whole (cut off, or not the JSON asked for)."""
     if completion.finish_reason == "length":
         return "reply cut off at the output token limit (finish_reason: length)"
     entries = read_reply(completion.content)
-    return f"reply is unreadable: {entries}" if isinstance(entries, str) else None
+    return f"reply is unreadable: {entries}" if isinstance(entries, str) else anchor_entries(entries, batch)
 
 
 class _AllOf:
@@ -233,10 +234,9 @@ def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
 
 def _answer(batch: Batch, call: _Call, completion: Completion, usage: Usage, depth: int) -> BatchResult:
     """Read a paid reply; a cut-off or unreadable one is retried as two halves, else the batch fails."""
-    problem = _unusable(completion)
-    if problem is None:
-        comments, dropped = parse_reply(completion.content, batch)
-        return BatchResult(batch.index, tuple(comments), tuple(dropped), usage)
+    problem = _read(completion, batch)
+    if not isinstance(problem, str):  # read: its comments and drops
+        return BatchResult(batch.index, tuple(problem[0]), tuple(problem[1]), usage)
     halves = halve(batch, call.exact) if depth < SPLIT_DEPTH else None
     if halves is None:
         return BatchResult(batch.index, usage=usage, error=problem, failed_paths=tuple(batch.paths))
