@@ -198,7 +198,7 @@ def test_a_reply_over_the_size_bound_is_not_parsed(plan: Plan) -> None:
 
     content = json.dumps({"comments": [{"path": NEW, "line": 4, "body": "x" * MAX_REPLY_CHARS}]})
     kept, dropped = parse_reply(content, plan.batches[0])
-    assert kept == [] and "over the 1,000,000 read" in dropped[0].detail
+    assert kept == [] and "over the 8,000,000 read" in dropped[0].detail
 
 
 def test_hostile_field_types_are_dropped_with_reasons_and_lone_surrogates_are_replaced(plan: Plan) -> None:
@@ -259,9 +259,10 @@ def test_for_hostile_field_types_each_entry_becomes_a_comment_or_a_drop(plan: Pl
         assert c.start_line is None or c.start_line < c.line
 
 
-def test_past_1000_entries_the_rest_is_one_reasoned_drop(plan: Plan) -> None:
-    kept, dropped = parse_reply(json.dumps({"comments": [1] * 1_500}), plan.batches[0])
-    assert kept == [] and len(dropped) == 1_001 and dropped[-1].reason == "too_many_comments"
+def test_past_10000_entries_the_rest_is_one_reasoned_drop(plan: Plan) -> None:
+    kept, dropped = parse_reply(json.dumps({"comments": [{}] * 1_500_000}), plan.batches[0])  # 6 MB
+    assert kept == [] and len(dropped) == 10_001 and dropped[-1].reason == "too_many_comments"
+    assert dropped[-1].detail == "1,490,000 past the first 10,000 not read"
 
 
 # ---------------------------------------------------------------- merging keeps range and suggestion together (item 7)

@@ -21,7 +21,7 @@ _SEVERITIES = {s.value: s for s in Severity}
 
 REANCHOR_DISTANCE = 5
 MERGED_BODY_LIMIT = 8_000
-MAX_ENTRIES = 1_000  # comments read from one reply (the prompt asks for at most 30)
+MAX_ENTRIES = 10_000  # comments read from one reply (the prompt asks for at most 30); the rest is one drop
 MAX_LINE = 10_000_000  # no diff this bot reads has a line number past this
 
 

@@ -6,32 +6,35 @@ are bounded before json reads it, and integers too long to be line numbers are r
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
 
 # A reply is read only within these bounds; past them it is dropped with a reason, never parsed:
-MAX_REPLY_CHARS = 1_000_000  # 64,000 output tokens (the highest output_tokens setting) at ~15 characters each
+MAX_REPLY_CHARS = 8_000_000  # 64,000 output tokens at ~15 characters each, with room for a server that ignores max_tokens
 MAX_DEPTH = 32  # a comment's fields sit at depth 3; 100,000 nested brackets made json raise RecursionError
 
 _FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.S)
-# A JSON string (its end may be missing) or a bracket; possessive, so a run of unclosed strings stays linear.
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.?)*+(?:"|\Z)|[\[\]{}]', re.S)
+MAX_FENCES = 16  # fenced blocks tried as the reply's JSON
+# A JSON string, whose end may be missing (unrolled and possessive: linear on any text).
+_STRING = re.compile(r'"[^"\\]*+(?:\\.?[^"\\]*+)*+(?:"|\Z)', re.S)
+_SQUARE = bytes.maketrans(b"{}", b"[]")  # for depth, every bracket is a square one
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")  # UTF-8 never has these bytes inside a character
 
 
 def _too_deep(text: str) -> bool:
-    """Return whether the JSON value that starts the text nests deeper than MAX_DEPTH (brackets in strings skipped)."""
-    depth = 0
-    for token in _TOKEN.finditer(text):
-        mark = token.group()[0]
-        if mark == '"':
-            continue
-        depth += 1 if mark in "[{" else -1
-        if depth > MAX_DEPTH:
-            return True
-        if depth <= 0:
+    """Return whether brackets outside strings nest deeper than MAX_DEPTH anywhere in the text.
+
+    Each round removes the innermost pairs (C-speed bytes work): a pair left after MAX_DEPTH rounds sat deeper.
+    """
+    shape = _STRING.sub("", text).encode("utf-8", "surrogatepass").translate(_SQUARE, _NOT_BRACKET)
+    for _ in range(MAX_DEPTH):
+        inner = shape.replace(b"[]", b"")
+        if len(inner) == len(shape):
             return False
-    return False
+        shape = inner
+    return b"[]" in shape
 
 
 def _bounded_int(digits: str) -> int | None:
@@ -51,20 +54,16 @@ def read_reply(content: str | None) -> list[Any] | str:
     if content is not None and len(content) > MAX_REPLY_CHARS:
         return f"reply of {len(content):,} characters is over the {MAX_REPLY_CHARS:,} read"
     text = (content or "").strip()
-    candidates = [text, *(m.group(1) for m in _FENCE.finditer(text))]
+    candidates = [text, *(m.group(1) for m in itertools.islice(_FENCE.finditer(text), MAX_FENCES))]
     if "{" in text:
         candidates.append(text[text.index("{"):])
-    deep = False
+    if _too_deep(text):
+        return f"reply nests deeper than {MAX_DEPTH} levels"
     for candidate in (c.strip() for c in candidates):
-        if candidate[:1] in ("{", "[") and _too_deep(candidate):
-            deep = True
-            continue
         try:
             data, _ = _DECODER.raw_decode(candidate)
         except (ValueError, RecursionError):  # RecursionError: a backstop, the depth is checked above
             continue
         if isinstance(data, dict) and isinstance(data.get("comments"), list):
             return list(data["comments"])
-    if deep:
-        return f"reply nests deeper than {MAX_DEPTH} levels"
     return "no JSON object with a comments list"
