@@ -195,7 +195,7 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
     body = _text(entry.get("body"))
     if body is None or not body.strip():
         return Dropped("empty_body", path, line)
-    severity_text = _text(entry.get("severity") or "minor")
+    severity_text = _text(entry.get("severity", "minor"))
     severity = _SEVERITIES.get(severity_text.lower()) if severity_text is not None else None
     if severity is None:
         shown = repr(severity_text[:40]) if severity_text is not None else type(entry.get("severity")).__name__
