@@ -141,7 +141,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     from bot.llm.mistral import model_from_settings
     from bot.llm.tokens import default_counter
     from bot.review.prompting import load_prompts
-    from bot.review.pull_flow import review_pull
+    from bot.review.pull_flow import PostFailed, review_pull
 
     event = env.get("GITHUB_EVENT_NAME", "")
     try:
@@ -187,8 +187,13 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     request = ReviewRequest(force=target.force, rereview=target.rereview, review_drafts=drafts,
                             run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8], overrides=overrides,
                             marker_key=marker_key)
-    outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
-                          counter=default_counter(), prompts=load_prompts(), request=request)
+    try:
+        outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
+                              counter=default_counter(), prompts=load_prompts(), request=request)
+    except PostFailed as exc:  # the spend is in the marker; the outputs and the job summary say it too
+        _report(env, out, exc.outcome, fail_on)
+        out.write(command("error", f"mistral-review: {exc}"))
+        return 3
     return _report(env, out, outcome, fail_on)
 
 

@@ -392,3 +392,20 @@ def test_the_marker_key_input_signs_the_state_and_another_key_cannot_read_it(tmp
     (comment,) = [c for c in gh.issue_comments(REPO, NUMBER) if "mistral-review:summary" in c["body"]]
     assert code == 0 and "signature does not match" in comment["body"] and _marker(gh)["head"] == SECOND
     assert "utils.py" in mistral.user_messages()[-1]  # nothing remembered under another key: the whole PR again
+
+
+def test_a_review_that_cannot_be_posted_books_its_spend_in_the_marker_and_exits_3(tmp_path: Path, gh: GitHubDouble,
+                                                                                  mistral: MistralDouble) -> None:
+    usage = {"prompt_tokens": 4000, "completion_tokens": 3500, "total_tokens": 7500}  # $0.0027
+    mistral.responder = lambda body, attempt: Reply(first_added()(body, attempt).content, usage=usage)
+    gh.fail_next("POST", r"/pulls/2/reviews$", status=500, times=1_000)
+    tight = {"INPUT_BUDGET_USD": "0.003"}
+    code, out, outputs, summary = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                             payload("pull_request.opened.json"), extra_env=tight)
+    assert code == 3 and "::error::mistral-review: posting the review failed (" in out
+    assert outputs["cost_usd"] == "0.002700" and outputs["comments"] == "0" and "Result: **post-failed**" in summary
+    assert _marker(gh)["cost_usd"] == pytest.approx(0.0027) and gh.reviews(REPO, NUMBER) == []
+    code, out, outputs, _ = run_action(tmp_path, gh, mistral, "pull_request_target",
+                                       payload("pull_request.opened.json"), extra_env=tight)
+    assert code == 0 and "budget-exhausted" in out and len(mistral.requests) == 1
+    assert _marker(gh)["cost_usd"] == pytest.approx(0.0027)

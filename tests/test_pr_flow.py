@@ -416,3 +416,33 @@ def test_pr_text_says_review_failed_and_nothing_reviewed_never_no_problems(gh: G
     code = main(["pr", f"{REPO}#7", "--fail-on-unreviewed"], env=bot_env(gh, mistral, MISTRAL_REVIEW_BUDGET_USD="0.0001"),
                 out=out, err=io.StringIO())
     assert code == 1 and "Nothing was reviewed: the pull request's budget is spent." in out.getvalue()
+
+
+def test_a_hostile_reply_costs_its_own_batch_only_and_the_others_are_posted(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    open_pull(gh, diff_files("medium-multi-file.diff"))
+    good = first_added(severity="minor")
+    deep = '{"comments": ' + "[" * 100_000 + "]" * 100_000 + "}"  # json raised RecursionError on this
+
+    def respond(body: dict[str, Any], attempt: int) -> Reply:
+        lines = added_lines(body)
+        if any(path == "src/flask/json/provider.py" for path, _, _ in lines):
+            return Reply(deep)
+        logging = [(path, line, text) for path, line, text in lines if path == "src/flask/logging.py"]
+        if logging:
+            path, line, text = logging[0]
+            return Reply(json.dumps({"comments": [{**comment(path, 1, text), "line": "²"},  # int("²") raised
+                                                  comment(path, line, text, severity="critical", body="Kept.")]}))
+        return good(body, attempt)
+
+    mistral.responder = respond
+    code, result = review_pr(gh, mistral, MISTRAL_REVIEW_REQUEST_TOKENS="6000")
+    assert code == 3 and result["status"] == "reviewed"
+    (failed,) = result["coverage"]["failed_batches"]
+    assert failed["files"] == ["src/flask/json/provider.py"] and "nests deeper than 32 levels" in failed["error"]
+    assert result["coverage"]["answered_batches"] == result["coverage"]["batches"] - 1 > 1
+    posted = gh.review_comments(REPO, 7)
+    assert {c["path"] for c in posted} >= {"src/flask/logging.py", "src/flask/cli.py"}
+    assert result["coverage"]["dropped"]["malformed"] == 1
+    summary = next(c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"])
+    assert "src/flask/json/provider.py" in summary["body"]
+    assert marker_of(gh)["head"] != HEAD_SHA  # the failed batch is asked again next run

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.core.batching import Plan
 from bot.core.diff import Side, parse_diff
-from bot.core.reply import finalise, neutralise_mentions, parse_reply
+from bot.core.reply import SUGGESTION_LEFT_OUT, Comment, Dropped, finalise, neutralise_mentions, parse_reply
+from bot.core.reply_reader import read_reply
 from bot.core.settings import Settings
 from bot.core.severity import Severity
 from bot.llm.tokens import TekkenCounter
@@ -153,3 +157,147 @@ def test_a_fenced_or_wrapped_json_object_is_read(plan: Plan, wrap: str) -> None:
 def test_a_cut_reply_is_malformed(plan: Plan) -> None:
     kept, dropped = parse_reply('{"comments": [{"path": "a.py", "line": 3, "bo', plan.batches[0])
     assert kept == [] and [d.reason for d in dropped] == ["malformed_reply"]
+
+
+# ---------------------------------------------------------------- any reply is data (issue 17, item 6)
+
+NEW = "tests/typing/typing_route.py"  # a new file: lines 1.. are all added, in one hunk
+
+
+def test_a_superscript_digit_or_a_huge_number_drops_that_comment_only(plan: Plan) -> None:
+    good = {"path": NEW, "line": 4, "side": "RIGHT", "severity": "major", "body": "kept"}
+    kept, dropped = _reply(plan, {**good, "line": "²"}, {**good, "line": 9 ** 40}, {**good, "start_line": "³"},
+                           {**good, "line": " 5 "}, good)
+    assert [(c.line, c.start_line) for c in kept] == [(4, None), (5, None), (4, None)]
+    assert [d.reason for d in dropped] == ["malformed", "malformed"]
+    digits = parse_reply('{"comments": [{"path": "%s", "line": %s, "body": "x"}, %s]}'
+                         % (NEW, "7" * 5000, json.dumps(good)), plan.batches[0])  # int() refuses 4,300+ digits
+    assert [c.line for c in digits[0]] == [4] and [d.reason for d in digits[1]] == ["malformed"]
+
+
+@pytest.mark.parametrize("content", [
+    "[" * 100_000 + "]" * 100_000,
+    '{"comments": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"comments": [{"path": "x", "line": 1, "body": ' + "{\"a\": " * 50_000 + "1" + "}" * 50_000 + "}]}",
+    "```json\n" + "{\"comments\": [" * 40 + "```",
+])
+def test_a_reply_nested_100000_deep_is_a_reasoned_drop(plan: Plan, content: str) -> None:
+    kept, dropped = parse_reply(content, plan.batches[0])
+    assert kept == [] and [d.reason for d in dropped] == ["malformed_reply"]
+    assert "nests deeper than 32 levels" in dropped[0].detail or "no JSON object" in dropped[0].detail
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(plan: Plan) -> None:
+    body = "[" * 200 + '\\" {{{ "'
+    kept, dropped = _reply(plan, {"path": NEW, "line": 4, "severity": "minor", "body": body})
+    assert dropped == [] and kept[0].body == body
+
+
+def test_a_reply_over_the_size_bound_is_not_parsed(plan: Plan) -> None:
+    from bot.core.reply_reader import MAX_REPLY_CHARS
+
+    content = json.dumps({"comments": [{"path": NEW, "line": 4, "body": "x" * MAX_REPLY_CHARS}]})
+    kept, dropped = parse_reply(content, plan.batches[0])
+    assert kept == [] and "over the 8,000,000 read" in dropped[0].detail
+
+
+def test_hostile_field_types_are_dropped_with_reasons_and_lone_surrogates_are_replaced(plan: Plan) -> None:
+    good = {"path": NEW, "line": 4, "side": "RIGHT", "severity": "major", "body": "ok"}
+    kept, dropped = _reply(plan, {**good, "side": ["RIGHT"]}, {**good, "severity": {"x": [1]}},
+                           {**good, "path": 7}, {**good, "body": ["x"]}, {**good, "line": True},
+                           {**good, "quote": 3, "suggestion": [], "start_line": {}}, {**good, "body": "a\ud800b"})
+    assert [d.reason for d in dropped] == ["malformed", "malformed", "malformed", "empty_body", "malformed"]
+    assert [(c.line, c.suggestion) for c in kept] == [(4, None), (4, None)]
+    assert kept[1].body.encode("utf-8") == b"a?b"
+
+
+# Values a model (or an attacker steering it) could put in a reply: every JSON type, nested.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+SCALARS = st.none() | st.booleans() | st.floats() | st.text(max_size=5) | st.lists(st.integers(), max_size=2)
+FIELD_VALUES = (st.sampled_from([PATH, NEW, "RIGHT", "LEFT", "major", "nit", "²", "3", " 4 ", "-1", "", "\ud800"])
+                | st.integers(-5, 40) | SCALARS)
+ENTRIES = st.fixed_dictionaries({}, optional={k: FIELD_VALUES for k in (
+    "path", "line", "start_line", "side", "severity", "body", "quote", "suggestion")})
+REPLY_TEXT = st.one_of(
+    st.text(),
+    st.text(alphabet='{}[]",:\\ 0123456789²\n`acmnost'),
+    st.builds(lambda pre, v, post: pre + json.dumps(v) + post, st.text(max_size=10), JSON_VALUES, st.text(max_size=10)),
+)
+
+
+def _each_entry_accounted(entries: list, kept: list, dropped: list) -> None:  # type: ignore[type-arg]
+    assert all(isinstance(c, Comment) for c in kept) and all(isinstance(d, Dropped) for d in dropped)
+    assert len(kept) + len(dropped) == len(entries)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=REPLY_TEXT)
+def test_for_any_reply_string_parse_reply_never_raises(plan: Plan, content: str) -> None:
+    kept, dropped = parse_reply(content, plan.batches[0])
+    assert all(isinstance(c, Comment) for c in kept) and all(isinstance(d, Dropped) for d in dropped)
+    assert kept or dropped or isinstance(read_reply(content), list)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(JSON_VALUES, max_size=6))
+def test_for_any_json_each_entry_becomes_a_comment_or_a_drop(plan: Plan, entries: list) -> None:  # type: ignore[type-arg]
+    kept, dropped = parse_reply(json.dumps({"comments": entries}), plan.batches[0])
+    _each_entry_accounted(entries, kept, dropped)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(ENTRIES, max_size=4))
+def test_for_hostile_field_types_each_entry_becomes_a_comment_or_a_drop(plan: Plan, entries: list) -> None:  # type: ignore[type-arg]
+    kept, dropped = parse_reply(json.dumps({"comments": entries}), plan.batches[0])
+    _each_entry_accounted(entries, kept, dropped)
+    for c in kept:
+        c.body.encode("utf-8")  # what is kept can be posted
+        assert c.start_line is None or c.start_line < c.line
+
+
+def test_past_10000_entries_the_rest_is_one_reasoned_drop(plan: Plan) -> None:
+    kept, dropped = parse_reply(json.dumps({"comments": [{}] * 1_500_000}), plan.batches[0])  # 6 MB
+    assert kept == [] and len(dropped) == 10_001 and dropped[-1].reason == "too_many_comments"
+    assert dropped[-1].detail == "1,490,000 past the first 10,000 not read"
+
+
+# ---------------------------------------------------------------- merging keeps range and suggestion together (item 7)
+
+def test_a_suggestion_never_moves_onto_another_comments_range(plan: Plan) -> None:
+    three = "a = 1\nb = 2\nc = 3"
+    kept, _ = _reply(plan, {"path": NEW, "line": 3, "severity": "major", "body": "Major on line 3."},
+                     {"path": NEW, "start_line": 1, "line": 3, "severity": "minor", "body": "Minor on 1-3.",
+                      "suggestion": three})
+    assert [(c.start_line, c.suggestion) for c in kept] == [(None, None), (1, three)]
+    (merged,), _ = finalise(kept, max_comments=15)
+    assert (merged.line, merged.start_line, merged.severity) == (3, None, Severity.MAJOR)
+    assert merged.suggestion is None  # applying lines 1-3's text to line 3 alone would duplicate lines 1-2
+    assert "Minor on 1-3." in merged.body and SUGGESTION_LEFT_OUT in merged.body
+    same, _ = finalise([kept[1], replace(kept[0], start_line=1)], max_comments=15)
+    assert [(c.start_line, c.suggestion, SUGGESTION_LEFT_OUT in c.body) for c in same] == [(1, three, False)]
+
+
+def _range_text(start: int | None, line: int) -> str:
+    return "\n".join(f"new {n}" for n in range(start or line, line + 1))
+
+
+@st.composite
+def _comments(draw: st.DrawFn) -> Comment:
+    line = draw(st.integers(2, 5))
+    start = draw(st.none() | st.integers(1, line - 1))
+    return Comment(NEW, line, Side.RIGHT, draw(st.sampled_from(list(Severity))), draw(st.sampled_from("abc")), "q",
+                   start, _range_text(start, line) if draw(st.booleans()) else None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(comments=st.lists(_comments(), max_size=8))
+def test_after_merging_every_suggestion_spans_exactly_its_own_range(comments: list[Comment]) -> None:
+    merged, _ = finalise(comments, max_comments=100)
+    for c in merged:
+        assert c.suggestion is None or c.suggestion == _range_text(c.start_line, c.line)
+        lost = {s.suggestion for s in comments if s.line == c.line and s.suggestion} - {c.suggestion}
+        assert not lost or SUGGESTION_LEFT_OUT in c.body  # a suggestion left out is said so

@@ -72,3 +72,15 @@ def test_the_ledger_records_the_model_the_repo_file_picked(world: dict[str, Any]
     (row,) = world["ledger"].reviews()
     assert row.model == "mistral-large-2512" and [b["model"] for b in world["mistral"].bodies()] == [row.model]
     assert row.cost_usd == pytest.approx((row.prompt_tokens * 0.50 + row.completion_tokens * 1.50) / 1e6, abs=1e-6)
+
+
+def test_a_review_that_cannot_be_posted_fails_the_job_with_its_calls_booked(world: dict[str, Any]) -> None:
+    gh, ledger = world["gh"], world["ledger"]
+    gh.add_pull(REPO, 7, base_sha=BASE_SHA, head_sha=HEAD_SHA, files=diff_files("tiny-one-line-fix.diff"))
+    gh.fail_next("POST", r"/pulls/7/reviews$", status=500, times=1_000)
+    state, detail = _run(world, NewJob("d4", "pull_request", REPO, 7, HEAD_SHA, None))
+    assert state == "failed" and detail.startswith("posting the review failed (") and gh.reviews(REPO, 7) == []
+    (call,) = ledger.calls(repo=REPO, pr_number=7)
+    assert call.cost_usd > 0 and ledger.pr_totals(REPO, 7)[2] == pytest.approx(call.cost_usd)
+    (summary,) = gh.issue_comments(REPO, 7)
+    assert "Posting this review failed" in summary["body"]

@@ -6,7 +6,6 @@ diff is dropped with a reason, and a bad reply costs that batch's comments only.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -15,10 +14,15 @@ from typing import Any
 from bot.core.batching import Batch
 from bot.core.diff import DiffLine, Side
 from bot.core.masking import MASK
+from bot.core.reply_reader import read_reply
 from bot.core.severity import Severity
+
+_SEVERITIES = {s.value: s for s in Severity}
 
 REANCHOR_DISTANCE = 5
 MERGED_BODY_LIMIT = 8_000
+MAX_ENTRIES = 10_000  # comments read from one reply (the prompt asks for at most 30); the rest is one drop
+MAX_LINE = 10_000_000  # no diff this bot reads has a line number past this
 
 
 @dataclass(frozen=True)
@@ -137,14 +141,27 @@ class BatchIndex:
         return None
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """Return a line number written as a JSON integer or as ASCII digits, in range; None for anything else.
+
+    `str.isdigit` alone lets "²" through to `int()`, which raises.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdecimal() and len(text) <= len(str(MAX_LINE)) else None
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    return value if 0 < value <= MAX_LINE else None
+
+
+def _text(value: Any) -> str | None:
+    """Return a string field as text that encodes (lone surrogates from JSON escapes replaced); None if not a string."""
+    if not isinstance(value, str):
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8") if _SURROGATE.search(value) else value
 
 
 _MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9][A-Za-z0-9-]*)")
@@ -169,22 +186,23 @@ def _range_start(start: int | None, cited: int, line: int, same_side: bool) -> i
 
 
 def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
-    path = entry.get("path")
+    path = _text(entry.get("path"))
     line = _as_int(entry.get("line"))
-    side_text = str(entry.get("side") or "RIGHT").upper()
-    if not isinstance(path, str) or line is None or side_text not in ("LEFT", "RIGHT"):
-        return Dropped("malformed", path if isinstance(path, str) else None, line, "path, line or side missing")
-    side = Side(side_text)
-    body = entry.get("body")
-    if not isinstance(body, str) or not body.strip():
+    side_text = _text(entry.get("side") or "RIGHT")
+    if path is None or line is None or side_text is None or side_text.upper() not in ("LEFT", "RIGHT"):
+        return Dropped("malformed", path, line, "path, line or side missing or not valid")
+    side = Side(side_text.upper())
+    body = _text(entry.get("body"))
+    if body is None or not body.strip():
         return Dropped("empty_body", path, line)
-    try:
-        severity = Severity(str(entry.get("severity", "minor")).lower())
-    except ValueError:
-        return Dropped("malformed", path, line, f"unknown severity {entry.get('severity')!r}")
+    severity_text = _text(entry.get("severity", "minor"))
+    severity = _SEVERITIES.get(severity_text.lower()) if severity_text is not None else None
+    if severity is None:
+        shown = repr(severity_text[:40]) if severity_text is not None else type(entry.get("severity")).__name__
+        return Dropped("malformed", path, line, f"unknown severity {shown}")
     if not index.has_path(path):
         return Dropped("path_not_in_batch", path, line)
-    quote = entry.get("quote") if isinstance(entry.get("quote"), str) else None
+    quote = _text(entry.get("quote"))
     cited = index.get(path, side, line)
     target: tuple[Side, int] | None = (side, line) if cited else None
     if quote is not None and (cited is None or _squash_space(cited.line.text) != _squash_space(quote)):
@@ -203,7 +221,7 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
         first = index.get(path, new_side, start)
         if first is None or first.hunk != anchor.hunk:
             return Dropped("range_crosses_hunks", path, line)
-    suggestion = entry.get("suggestion") if isinstance(entry.get("suggestion"), str) else None
+    suggestion = _text(entry.get("suggestion"))
     if suggestion is not None and new_side is Side.LEFT:
         return Dropped("suggestion_on_left", path, line)
     if suggestion is not None and (MASK in suggestion or (start is None and suggestion.rstrip("\n") == anchor.line.text)):
@@ -212,50 +230,51 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
                    start, suggestion.rstrip("\n") if suggestion is not None else None)
 
 
-_FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.S)
-
-
-def reply_entries(content: str | None) -> list[Any] | None:
-    """Return the `comments` list of a reply: bare JSON, fenced in Markdown, or after some prose; None when none.
-
-    Servers asked for `json_object` or for no format at all may wrap the object in a fence or a sentence.
-    """
-    text = (content or "").strip()
-    candidates = [text, *(m.group(1) for m in _FENCE.finditer(text))]
-    if "{" in text:
-        candidates.append(text[text.index("{"):])
-    decoder = json.JSONDecoder()
-    for candidate in candidates:
-        try:
-            data, _ = decoder.raw_decode(candidate.strip())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict) and isinstance(data.get("comments"), list):
-            return list(data["comments"])
-    return None
-
-
 def parse_reply(content: str | None, batch: Batch) -> tuple[list[Comment], list[Dropped]]:
-    """Parse and anchor one batch's reply; a reply that is not the expected JSON drops whole."""
-    entries = reply_entries(content)
-    if entries is None:
-        return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: no JSON object with a comments list")]
+    """Parse and anchor one batch's reply; each entry is kept or dropped with a reason, an unreadable reply drops whole."""
+    entries = read_reply(content)
+    if isinstance(entries, str):
+        return [], [Dropped("malformed_reply", detail=f"batch {batch.index}: {entries}")]
+    return anchor_entries(entries, batch)
+
+
+def anchor_entries(entries: Sequence[Any], batch: Batch) -> tuple[list[Comment], list[Dropped]]:
+    """Anchor a reply's comment entries (any JSON values) on the batch: each is kept or dropped with a reason."""
     index = BatchIndex(batch)
     kept: list[Comment] = []
     dropped: list[Dropped] = []
-    for entry in entries:
+    for entry in entries[:MAX_ENTRIES]:
         result = _anchor(entry, index) if isinstance(entry, dict) else Dropped("malformed", detail="not an object")
         (kept if isinstance(result, Comment) else dropped).append(result)  # type: ignore[arg-type]
+    if len(entries) > MAX_ENTRIES:
+        dropped.append(Dropped("too_many_comments", detail=f"{len(entries) - MAX_ENTRIES:,} past the first "
+                                                           f"{MAX_ENTRIES:,} not read"))
     return kept, dropped
 
 
+SUGGESTION_LEFT_OUT = ("_A suggested change from a merged comment was left out: it was written for a different "
+                       "line range than this comment's._")
+
+
 def _merge(first: Comment, second: Comment) -> Comment:
+    """Merge two comments on one line; the more severe keeps its range, and a suggestion only with its own range.
+
+    A suggestion replaces exactly the lines of its comment's range: moved onto another range, applying it
+    would duplicate or delete lines. One that cannot be kept is left out and the body says so (once).
+    """
     keep, other = (first, second) if first.severity.rank <= second.severity.rank else (second, first)
     # Past what one comment can show (4,000 characters), more text is only cost: 10,000 comments on a few
     # lines made this quadratic.
-    if len(keep.body) < MERGED_BODY_LIMIT and _squash_space(other.body) not in _squash_space(keep.body):
-        keep = replace(keep, body=f"{keep.body}\n\n{other.body}")
-    return replace(keep, suggestion=keep.suggestion or other.suggestion)
+    body = keep.body
+    if len(body) < MERGED_BODY_LIMIT and _squash_space(other.body) not in _squash_space(body):
+        body = f"{body}\n\n{other.body}"
+    suggestion = keep.suggestion
+    if other.suggestion is not None and other.suggestion != suggestion:
+        if suggestion is None and other.start_line == keep.start_line:
+            suggestion = other.suggestion
+        elif SUGGESTION_LEFT_OUT not in body:
+            body = f"{body}\n\n{SUGGESTION_LEFT_OUT}"
+    return replace(keep, body=body, suggestion=suggestion)
 
 
 def finalise(

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 from bot.core.batching import Batch, Counter, Plan, RequestShape, Skipped, plan_batches
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff
-from bot.core.errors import ModelError
+from bot.core.errors import ModelError, ReviewError
 from bot.core.halving import halve
-from bot.core.reply import Comment, Dropped, finalise, parse_reply, reply_entries
+from bot.core.reply import Comment, Dropped, anchor_entries, finalise
+from bot.core.reply_reader import read_reply
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
 from bot.review.ports import BudgetGate, Call, Completion, Model
@@ -158,13 +159,12 @@ def _lost(attempts: int, batch: Batch, settings: Settings) -> Usage:
     return Usage(tokens, 0, settings.price.cost(tokens, 0), attempts, attempts > 0)
 
 
-def _unusable(completion: Completion) -> str | None:
-    """Return why a reply cannot be used whole (cut off at the token limit, or not the JSON asked for)."""
+def _read(completion: Completion, batch: Batch) -> tuple[list[Comment], list[Dropped]] | str:
+    """Return a reply's comments and drops, or why it cannot be used whole (cut off, or not the JSON asked for)."""
     if completion.finish_reason == "length":
         return "reply cut off at the output token limit (finish_reason: length)"
-    if reply_entries(completion.content) is None:
-        return "reply is not a JSON object with a comments list"
-    return None
+    entries = read_reply(completion.content)
+    return f"reply is unreadable: {entries}" if isinstance(entries, str) else anchor_entries(entries, batch)
 
 
 class _AllOf:
@@ -222,10 +222,21 @@ def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
         return BatchResult(batch.index, usage=lost, error=str(exc), failed_paths=tuple(batch.paths))
     usage = _usage(completion, batch, call.counter, settings) + _lost(completion.lost_attempts, batch, settings)
     call.budget.settle(replace(spend, usage=usage))
-    problem = _unusable(completion)
-    if problem is None:
-        comments, dropped = parse_reply(completion.content, batch)
-        return BatchResult(batch.index, tuple(comments), tuple(dropped), usage)
+    try:
+        return _answer(batch, call, completion, usage, depth)
+    except ReviewError:
+        raise  # a gate that stops the whole review (the server's lost lease)
+    except Exception as exc:  # the reply is paid for: whatever it does to us costs this batch only
+        log.warning("batch %d: reading the reply failed: %r", batch.index + 1, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        return BatchResult(batch.index, usage=usage, error=f"reading the reply failed ({type(exc).__name__})",
+                           failed_paths=tuple(batch.paths))
+
+
+def _answer(batch: Batch, call: _Call, completion: Completion, usage: Usage, depth: int) -> BatchResult:
+    """Read a paid reply; a cut-off or unreadable one is retried as two halves, else the batch fails."""
+    problem = _read(completion, batch)
+    if not isinstance(problem, str):  # read: its comments and drops
+        return BatchResult(batch.index, tuple(problem[0]), tuple(problem[1]), usage)
     halves = halve(batch, call.exact) if depth < SPLIT_DEPTH else None
     if halves is None:
         return BatchResult(batch.index, usage=usage, error=problem, failed_paths=tuple(batch.paths))
@@ -255,7 +266,14 @@ def run_review(
     lock = threading.Lock()
 
     def work(batch: Batch) -> BatchResult:
-        result = _run_one(batch, call)
+        try:
+            result = _run_one(batch, call)
+        except ReviewError:
+            raise  # a gate that stops the whole review (the server's lost lease)
+        except Exception as exc:  # one batch's failure is that batch's, never the whole review's
+            log.warning("batch %d failed: %r", batch.index + 1, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            result = BatchResult(batch.index, error=f"the batch failed ({type(exc).__name__})",
+                                 failed_paths=tuple(batch.paths))
         with lock:
             results.append(result)
             if on_progress:

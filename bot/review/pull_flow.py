@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.core.batching import Counter
 from bot.core.classify import SkipReason
 from bot.core.coverage import Coverage
+from bot.core.errors import ReviewError
 from bot.core.marker import MAX_PENDING, Marker, fingerprint_in, path_digest
 from bot.core.reply import Comment
 from bot.core.settings import Settings
@@ -19,12 +21,23 @@ from bot.core.spend import Usage, worst_case
 from bot.core.summary import MAX_REVIEW_COMMENTS, Overview, SummaryView, code_index, over_limit, print_of
 from bot.review.engine import ReviewResult, plan_review, run_review
 from bot.review.markdown import render_comment, summary_body
-from bot.review.ports import Model, Outcome, PullPort, ReviewRequest
+from bot.review.ports import Model, Outcome, PullInfo, PullPort, ReviewRequest
 from bot.review.prompting import Prompts
 from bot.review.pull_scope import prepare
 from bot.review.report import coverage_of
 
 log = logging.getLogger(__name__)
+
+
+class PostFailed(ReviewError):
+    """The model calls were paid but the review could not be rendered or posted; the summary books the spend.
+
+    `outcome` is the run (status "post-failed") for the Action's outputs and job summary.
+    """
+
+    def __init__(self, message: str, outcome: Outcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 def review_pull(
@@ -57,44 +70,78 @@ def review_pull(
     key = request.marker_key
     index = code_index(plan.batches)
     prints = {c: print_of(key, index, c) for c in result.comments}
+    try:
+        post = _post(pr, identity, info, ready.since, result, prints, marker, request.run_id)
+    except Exception as exc:  # the calls are paid: the summary below must still book them
+        log.warning("posting the review of %s failed: %r", info.html_url, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        post = _Posted(error=_one_line(exc))
+    new_marker = _advance(marker, info.head_sha, result, [prints[c] for c in post.fresh], posted=not post.error)
+    exhausted = settings.budget_usd - new_marker.cost_usd < cheapest
+    every_call_failed = bool(result.failed) and len(result.failed) == len(plan.batches)
+    failure = (f"Posting this review failed ({post.error}): nothing was posted; its spend is booked above, and "
+               "the next run reviews this head again.",) if post.error else ()
+    view = SummaryView(settings.budget_usd, plan.masked_secrets, tuple(result.skipped), result.dropped,
+                       (*failure, *notes), exhausted, post.already_posted, post.cut, every_call_failed,
+                       () if every_call_failed else tuple(result.failed_files), info.noun)
+    pr.upsert_comment(summary.id if summary else None, summary_body(new_marker, view, key=key, head=info.head_sha))
+    outcome = Outcome("post-failed" if post.error else "reviewed" if post.fresh else "no-findings",
+                      reason=post.error, comments=post.posted, unplaced=post.unplaced, usage=result.usage,
+                      marker=new_marker, review_url=post.url, head_sha=info.head_sha, skipped=tuple(result.skipped),
+                      failed_batches=len(result.failed), changed_lines=plan.changed_lines,
+                      budget_usd=settings.budget_usd, model=settings.model,
+                      coverage=coverage_of(result, already_posted=post.already_posted))
+    if post.error:
+        raise PostFailed(f"posting the review failed ({post.error}); this run's ${result.usage.cost_usd:.4f} is "
+                         "booked in the summary comment and the next run reviews this head again", outcome)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Posted:
+    """What posting the review did: the new comments sent, where they landed, or why it failed."""
+
+    fresh: tuple[Comment, ...] = ()  # new findings sent in the review (their fingerprints join the marker)
+    posted: tuple[Comment, ...] = ()
+    unplaced: tuple[Comment, ...] = ()
+    url: str = ""
+    already_posted: int = 0
+    cut: tuple[str, ...] = ()
+    error: str = ""  # set when posting (or rendering) failed: then nothing was posted
+
+
+def _post(pr: PullPort, identity: str, info: PullInfo, since: str | None, result: ReviewResult,
+          prints: dict[Comment, str], marker: Marker, run_id: str) -> _Posted:
+    """Post the findings not already on the PR as one review."""
     known = {fp for c in pr.review_comments() if c.author == identity and (fp := fingerprint_in(c.body))}
     known |= set(marker.fingerprints)  # signed with the marker: a PR cannot plant one
     fresh = [c for c in result.comments if prints[c] not in known]
     fresh, over = over_limit(fresh)
     already_posted = len(result.comments) - len(fresh) - len(over)
-    cut = _cut_lines(fresh, over, info.link_base, prints)
-    overview = Overview(info.head_sha, len({p for b in plan.batches for p in b.paths}), ready.since,
-                        tuple(result.skipped), (), len(result.failed), request.run_id, info.link_base, prints)
-    posted: list[Comment] = []
-    unplaced: list[Comment] = []
-    url = ""
-    if fresh:
-        review, unplaced = pr.post_review(info.head_sha, fresh, overview)
-        posted, url = [c for c in fresh if c not in unplaced], review.html_url
-    new_marker = _advance(marker, info.head_sha, result, [prints[c] for c in fresh])
-    exhausted = settings.budget_usd - new_marker.cost_usd < cheapest
-    every_call_failed = bool(result.failed) and len(result.failed) == len(plan.batches)
-    view = SummaryView(settings.budget_usd, plan.masked_secrets, tuple(result.skipped), result.dropped, notes,
-                       exhausted, already_posted, cut, every_call_failed,
-                       () if every_call_failed else tuple(result.failed_files), info.noun)
-    body = summary_body(new_marker, view, key=key, head=info.head_sha)
-    pr.upsert_comment(summary.id if summary else None, body)
-    return Outcome("reviewed" if fresh else "no-findings", comments=tuple(posted), unplaced=tuple(unplaced),
-                   usage=result.usage, marker=new_marker, review_url=url, head_sha=info.head_sha,
-                   skipped=tuple(result.skipped), failed_batches=len(result.failed),
-                   changed_lines=plan.changed_lines, budget_usd=settings.budget_usd, model=settings.model,
-                   coverage=coverage_of(result, already_posted=already_posted))
+    cut = tuple(_cut_lines(fresh, over, info.link_base, prints))
+    if not fresh:
+        return _Posted(already_posted=already_posted, cut=cut)
+    overview = Overview(info.head_sha, len({p for b in result.plan.batches for p in b.paths}), since,
+                        tuple(result.skipped), (), len(result.failed), run_id, info.link_base, prints)
+    review, unplaced = pr.post_review(info.head_sha, fresh, overview)
+    return _Posted(tuple(fresh), tuple(c for c in fresh if c not in unplaced), tuple(unplaced), review.html_url,
+                   already_posted, cut)
 
 
-def _advance(marker: Marker, head: str, result: ReviewResult, new_prints: list[str]) -> Marker:
+def _one_line(exc: Exception) -> str:
+    """Return an error as one short line for the summary and the terminal."""
+    text = " ".join(str(exc).split())[:300]
+    return text if isinstance(exc, ReviewError) and text else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _advance(marker: Marker, head: str, result: ReviewResult, new_prints: list[str], *, posted: bool) -> Marker:
     """Return the marker after this run: its spend added, its head, new fingerprints and owed files recorded.
 
-    Failed batches are retried next run (the head stays); files left out for budget are owed by name, unless
-    there are too many to name: then the head stays too.
+    Failed batches, and a review that could not be posted, are retried next run (the head stays); files left
+    out for budget are owed by name, unless there are too many to name: then the head stays too.
     """
     usage = result.usage
     owed = tuple(dict.fromkeys(path_digest(s.path) for s in result.skipped if s.reason is SkipReason.OVER_BUDGET))
-    keep_head = bool(result.failed) or len(owed) > MAX_PENDING
+    keep_head = bool(result.failed) or not posted or len(owed) > MAX_PENDING
     head_now, pending = (marker.head, marker.pending) if keep_head else (head, owed)
     return Marker(head_now, marker.reviews + (1 if new_prints else 0), marker.prompt_tokens + usage.prompt_tokens,
                   marker.completion_tokens + usage.completion_tokens, marker.cost_usd + usage.cost_usd,
