@@ -139,6 +139,39 @@ def test_a_perfect_reviewer_scores_full_recall_and_precision_through_the_real_fl
     assert "plan: " in err and "at most $" in err
 
 
+def _blind(reviewer: str, fmt: str = "json") -> Any:
+    """Run a blind reviewer alone: no key, and a server address where nothing listens."""
+    code, out, err = _eval(["--cases", str(CASES), "--reviewer", reviewer, "--format", fmt],
+                           {"MISTRAL_SERVER_URL": "http://127.0.0.1:9"})
+    assert code == 0 and err == "", err
+    return json.loads(out) if fmt == "json" else out
+
+
+def test_first_and_last_line_reviewers_find_at_most_a_quarter_of_the_seeded_problems() -> None:
+    first, last = _blind("first-line")["totals"], _blind("last-line")["totals"]
+    assert first["recall"] <= 0.25 and last["recall"] <= 0.25, (first, last)
+
+
+def test_commenting_every_added_line_scores_precision_of_at_most_a_tenth() -> None:
+    every = _blind("every-line")
+    assert every["totals"]["precision"] <= 0.10 and every["totals"]["recall"] >= 0.90, every["totals"]
+    assert every["totals"]["tokens"] == 0 and every["totals"]["cost_usd"] == 0.0
+    assert every["baselines"]["reviewers"]["every-line"] == every["totals"]
+
+
+def test_a_blind_reviewer_runs_alone_deterministically_and_the_report_names_the_best() -> None:
+    random_ = _blind("random")
+    assert random_ == _blind("random") and set(random_) == {"cases", "totals", "baselines"}
+    blind = random_["baselines"]
+    best = max(blind["reviewers"].values(), key=lambda t: t["f1"] or 0.0)
+    assert blind["reviewers"][blind["best"]] == best
+    assert blind["lift"]["f1"] == pytest.approx(random_["totals"]["f1"] - best["f1"], abs=1e-4)
+    assert blind["lift"]["f1"] <= 0
+    text = _blind("first-line", "text")
+    assert f"lift over the best blind baseline ({blind['best']}): f1 " in text
+    assert all(f"blind baseline {name}: recall " in text for name in blind["reviewers"])
+
+
 def test_hand_made_replies_a_hit_a_near_miss_noise_on_a_clean_case_and_a_moved_anchor(
         tmp_path: Path, mistral: MistralDouble, counter: TekkenCounter, prompts: Prompts) -> None:
     hit, clean = _case(HIT), _case(CLEAN)

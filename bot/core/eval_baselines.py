@@ -1,14 +1,14 @@
 """Location-blind reviewers: what commenting without reading the code scores on a suite. Pure; no model call.
 
 Each one comments at `critical` (so a case's minimum severity never stops it) on added lines it picks blindly:
-the first of each file, the last, every one, or one drawn per file by a generator seeded from the case id and
-path (the same line on every run and machine). They see the files a review would send (the ignore globs apply)
+the first of each file, the last, every one, or one drawn per file by a hash of a fixed seed, the case id and
+the path (the same line on every run and machine). They see the files a review would send (the ignore globs apply)
 and are not capped by `max_comments`. A model that does not beat the best of them has not shown it reads the code.
 """
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +23,9 @@ LIFT_KEYS = ("f1", "recall", "precision")
 
 
 def _random(case_id: str, path: str, added: list[DiffLine]) -> list[DiffLine]:
-    return [random.Random(f"{SEED}:{case_id}:{path}").choice(added)]
+    """Pick one line by a hash of the seed, case and path: no generator state, the same pick everywhere."""
+    digest = hashlib.sha256(f"{SEED}:{case_id}:{path}".encode()).digest()
+    return [added[int.from_bytes(digest[:8], "big") % len(added)]]
 
 
 PICKS: dict[str, Callable[[str, str, list[DiffLine]], list[DiffLine]]] = {

@@ -42,13 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def instruction_values(text: str) -> dict[str, Any]:
     """Return the settings an `--instructions` file gives: its `[[paths]]` and `instructions` if TOML, else the text."""
+    if not text.strip():
+        raise UsageError("--instructions: the file is empty")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
         data = None
     if data is None:  # plain text: the repo config's `instructions`, sent with every batch
-        if not text.strip() or len(text.strip()) > RULES_CHARS:
-            raise UsageError(f"--instructions: plain text must hold 1 to {RULES_CHARS:,} characters")
+        if len(text.strip()) > RULES_CHARS:
+            raise UsageError(f"--instructions: plain text is over the {RULES_CHARS:,} characters cap")
         return {"instructions": text.strip()}
     if not data or set(data) - {"paths", "instructions"}:
         unknown = ", ".join(sorted(set(data) - {"paths", "instructions"})) or "nothing"
