@@ -13,7 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.core.diff import Side
-from bot.core.eval_scoring import CLASSES, CaseRun, CaseSpec, Seeded, line_texts, score_case, totals
+from bot.core.eval_scoring import CLASSES, CaseError, CaseRun, CaseSpec, Seeded, line_texts, parse_case, score_case, totals
 from bot.core.masking import mask_file
 from bot.core.reply import Comment
 from bot.core.settings import Settings
@@ -275,6 +275,8 @@ def test_repeat_reports_each_run_and_the_spread(tmp_path: Path, mistral: Mistral
     (["--cases", "/no/such/folder"], "--cases: /no/such/folder is not a folder"),
     (["--repeat", "0"], "--repeat must be between 1 and 20"),
     (["--format", "yaml"], "invalid choice"),
+    (["--reviewer", "first-line", "--repeat", "2"], "a blind reviewer gives the same answer every run"),
+    (["--reviewer", "psychic"], "invalid choice"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     code, out, err = _eval(args, {"MISTRAL_API_KEY": "k"})
@@ -293,3 +295,24 @@ def test_a_broken_case_is_named_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / f"{HIT}.diff").unlink()
     code, _, err = _eval(["--cases", str(tmp_path)], {"MISTRAL_API_KEY": "k"})
     assert code == 2 and f"case {HIT}: cannot read {HIT}.diff (No such file or directory)" in err
+
+
+def test_a_case_may_seed_up_to_three_ranges_and_carry_paths_and_decoys() -> None:
+    head = 'language = "rust"\nclass = "integer-overflow"\n'
+    seeded = '[[seeded]]\npath = "src/a.rs"\nline = 4\nend_line = 6\n'
+    spec = parse_case("c", head + seeded + '[[seeded]]\npath = "src/b.rs"\nline = 2\nside = "left"\n'
+                      '[[decoy]]\npath = "src/a.rs"\nline = 9\n'
+                      '[[paths]]\nglob = "src/**"\ninstructions = "Overflow panics in debug builds."\n')
+    assert [s.as_dict() for s in spec.seeded] == [{"path": "src/a.rs", "line": 4, "side": "RIGHT", "end_line": 6},
+                                                  {"path": "src/b.rs", "line": 2, "side": "LEFT"}]
+    assert [(r.glob, r.instructions) for r in spec.paths] == [("src/**", "Overflow panics in debug builds.")]
+    for text, message in [
+        (head + seeded * 4, "at most 3 seeded problems, not 4"),
+        (head + '[[seeded]]\npath = "a"\nline = 6\nend_line = 4\n', "end_line 4 is before line"),
+        (head + '[[seeded]]\npath = "a"\nline = 6\nend_line = "7"\n', "end_line must be a positive line number"),
+        (head + seeded + '[[paths]]\nglob = "src/**"\n', "paths entry 1 needs exactly a glob and instructions"),
+        ('language = "kotlin"\nclass = "logic-error"\n' + seeded, "language must be one of c, csharp, go, java"),
+    ]:
+        with pytest.raises(CaseError, match="^case c: ") as caught:
+            parse_case("c", text)
+        assert message in str(caught.value)

@@ -100,6 +100,8 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
 
     if not 1 <= args.repeat <= 20:
         raise UsageError(f"--repeat must be between 1 and 20, not {args.repeat}")
+    if args.reviewer and args.repeat != 1:
+        raise UsageError("--repeat is for a model: a blind reviewer gives the same answer every run")
     cases = load_cases(Path(args.cases) if args.cases else None)
     settings = _settings(args, env)
     pairs = [(c.spec, c.files) for c in cases]
