@@ -57,6 +57,9 @@ def report_json(scores: Sequence[CaseScore], baselines: Mapping[str, Any]) -> di
 def _found(score: CaseScore) -> str:
     if score.run.errors:
         return "FAILED"
+    seeded = len(score.run.spec.seeded)
+    if seeded > 1:
+        return f"{score.found_problems}/{seeded}"
     return "-" if score.found is None else "yes" if score.found else "no"
 
 
