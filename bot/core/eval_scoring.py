@@ -30,9 +30,9 @@ CLASSES = frozenset({
     "integer-overflow", "path-traversal",
 })
 LANGUAGES = frozenset({"python", "javascript", "typescript", "go", "java", "rust", "csharp", "ruby", "php", "c"})
-MAX_SEEDED = 3
 
 LineTexts = Mapping[tuple[str, Side, int], str]
+MAX_SEEDED = 3  # problems in one case
 
 
 class CaseError(ValueError):
