@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.core.diff import Side
-from bot.core.eval_scoring import CLASSES, CaseRun, CaseSpec, Seeded, line_texts, score_case, totals
+from bot.core.eval_scoring import CLASSES, CaseError, CaseRun, CaseSpec, Seeded, line_texts, parse_case, score_case, totals
 from bot.core.masking import mask_file
 from bot.core.reply import Comment
 from bot.core.settings import Settings
@@ -24,9 +25,13 @@ from bot.review.prompting import Prompts
 from tests.doubles.mistral import MistralDouble, Reply
 from tests.test_review_cli import _env
 
-CASE_KEYS = {"id", "language", "class", "seeded", "found", "comments", "noise", "tokens", "cost_usd"}
-TOTAL_KEYS = {"cases", "recall", "noise_per_100_lines", "anchoring", "tokens", "cost_usd", "cost_per_found_usd"}
-SUITE = load_cases()
+CASE_KEYS = {"id", "language", "class", "seeded", "found", "recall", "precision", "f1", "comments", "noise", "tokens",
+             "cost_usd"}
+TOTAL_KEYS = {"cases", "recall", "precision", "f1", "noise_per_100_lines", "anchoring", "tokens", "cost_usd",
+              "cost_per_found_usd"}
+# The suite the acceptance figures are measured on: the shipped one, or another folder of cases (a branch's new suite).
+CASES = Path(os.environ.get("MISTRAL_REVIEW_TEST_CASES") or SHIPPED)
+SUITE = load_cases(CASES)
 HIT = "py-off-by-one-requests-iter-slices"
 CLEAN = "clean-go-counters-rwmutex"
 
@@ -46,17 +51,19 @@ def _texts(case: Case) -> dict[tuple[str, Side, int], str]:
     return line_texts([mask_file(f)[0] for f in case.files])
 
 
-def _entry(case: Case, line: int, *, quote_line: int | None = None, severity: str = "major") -> dict[str, Any]:
-    """A reply comment on `line` of the case's first seeded file, quoting `quote_line` (default: the same line)."""
-    path = case.spec.seeded[0].path if case.spec.seeded else case.files[0].path
-    quote = _texts(case)[(path, Side.RIGHT, quote_line or line)]
-    return {"path": path, "line": line, "side": "RIGHT", "severity": severity, "body": "Look here.", "quote": quote}
+def _entry(case: Case, line: int, *, quote_line: int | None = None, severity: str = "major",
+           seeded: Seeded | None = None) -> dict[str, Any]:
+    """A reply comment on `line` of a seeded problem's file (default: the case's first), quoting `quote_line`."""
+    seeded = seeded or (case.spec.seeded[0] if case.spec.seeded else Seeded(case.files[0].path, line, Side.RIGHT))
+    quote = _texts(case)[(seeded.path, seeded.side, quote_line or line)]
+    return {"path": seeded.path, "line": line, "side": seeded.side.value, "severity": severity, "body": "Look here.",
+            "quote": quote}
 
 
 def _copy(tmp_path: Path, *case_ids: str) -> str:
     for case_id in case_ids:
         for suffix in (".diff", ".toml"):
-            shutil.copy(SHIPPED / f"{case_id}{suffix}", tmp_path / f"{case_id}{suffix}")
+            shutil.copy(CASES / f"{case_id}{suffix}", tmp_path / f"{case_id}{suffix}")
     return str(tmp_path)
 
 
@@ -65,7 +72,8 @@ def _answer_by_case(replies: dict[str, list[dict[str, Any]]], prompts: Prompts,
     """A responder that finds which case a request is for by its rendered diff, and answers with that case's reply."""
     rendered = {}
     for case in SUITE:
-        (batch,) = plan_review(case.files, Settings(), counter=counter, prompts=prompts).batches
+        settings = Settings().with_values({"paths": case.spec.paths})
+        (batch,) = plan_review(case.files, settings, counter=counter, prompts=prompts).batches
         rendered[case.spec.id] = batch.diff_text.rstrip("\n")
 
     def respond(body: dict[str, Any], attempt: int) -> Reply:
@@ -79,9 +87,9 @@ def _answer_by_case(replies: dict[str, list[dict[str, Any]]], prompts: Prompts,
 def test_the_shipped_suite_has_enough_cases_classes_and_languages() -> None:
     seeded = [c for c in SUITE if not c.spec.clean]
     assert len(seeded) >= 40 and len(SUITE) - len(seeded) >= 10
-    assert {c.spec.kind for c in SUITE} == CLASSES
+    assert {c.spec.kind for c in SUITE} <= CLASSES and len({c.spec.kind for c in SUITE}) >= 11
     assert {c.spec.language for c in SUITE} >= {"python", "go"} and {c.spec.language for c in SUITE} & {"javascript", "typescript"}
-    readme = (SHIPPED / "README.md").read_text(encoding="utf-8")
+    readme = (CASES / "README.md").read_text(encoding="utf-8")
     assert all(f"`{c.spec.id}`" in readme and c.spec.source for c in SUITE)
 
 
@@ -102,24 +110,66 @@ def test_masking_hides_no_case_s_point(counter: TekkenCounter, prompts: Prompts)
             assert _texts(case)[(s.path, s.side, s.line)] in plan.batches[0].diff_text, case.spec.id
 
 
-def test_a_perfect_reviewer_scores_full_recall_no_noise_and_exact_anchors(
+def test_a_perfect_reviewer_scores_full_recall_and_precision_through_the_real_flow(
         mistral: MistralDouble, counter: TekkenCounter, prompts: Prompts) -> None:
-    replies = {c.spec.id: [_entry(c, s.line, severity=c.spec.min_severity.value) for s in c.spec.seeded] for c in SUITE}
+    replies = {c.spec.id: [_entry(c, s.line, seeded=s, severity=c.spec.min_severity.value) for s in c.spec.seeded]
+               for c in SUITE}
     mistral.responder = _answer_by_case(replies, prompts, counter)
-    code, out, err = _eval(["--format", "json"], _env(mistral))
+    code, out, err = _eval(["--cases", str(CASES), "--format", "json", "--yes"], _env(mistral))
     assert code == 0, err
     report = json.loads(out)
-    assert set(report) == {"cases", "totals"} and set(report["totals"]) == TOTAL_KEYS
+    assert set(report) == {"cases", "totals", "baselines"} and set(report["totals"]) == TOTAL_KEYS
     assert all(set(row) == CASE_KEYS for row in report["cases"]) and len(report["cases"]) == len(SUITE)
     assert len(mistral.requests) == len(SUITE)
     t = report["totals"]
-    assert (t["cases"], t["recall"], t["noise_per_100_lines"], t["anchoring"]) == (len(SUITE), 1.0, 0.0, 1.0)
+    # the acceptance bound of issue 18; on the shipped suite every figure is exact
+    assert t["recall"] >= 0.90 and t["precision"] >= 0.90 and t["f1"] >= 0.90
+    assert (t["cases"], t["noise_per_100_lines"], t["anchoring"]) == (len(SUITE), 0.0, 1.0)
     assert t["tokens"] == sum(r["tokens"] for r in report["cases"]) > 0
-    found = [r for r in report["cases"] if r["found"]]
-    assert t["cost_per_found_usd"] == pytest.approx(t["cost_usd"] / len(found), abs=1e-6)
+    found = sum(len(r["seeded"]) * r["recall"] for r in report["cases"] if r["recall"] is not None)
+    assert t["cost_per_found_usd"] == pytest.approx(t["cost_usd"] / found, abs=1e-6)
     for row in report["cases"]:
         clean = row["class"] == "clean"
         assert row["found"] is (None if clean else True) and row["noise"] == 0 and (row["seeded"] == []) == clean
+        assert (row["precision"], row["f1"]) == ((None, None) if clean else (1.0, 1.0))
+    blind = report["baselines"]
+    assert set(blind["reviewers"]) == {"first-line", "last-line", "every-line", "random"}
+    best = blind["reviewers"][blind["best"]]
+    assert blind["lift"]["f1"] == pytest.approx(t["f1"] - best["f1"], abs=1e-4) and blind["lift"]["f1"] > 0
+    assert "plan: " in err and "at most $" in err
+
+
+def _blind(reviewer: str, fmt: str = "json") -> Any:
+    """Run a blind reviewer alone: no key, and a server address where nothing listens."""
+    code, out, err = _eval(["--cases", str(CASES), "--reviewer", reviewer, "--format", fmt],
+                           {"MISTRAL_SERVER_URL": "http://127.0.0.1:9"})
+    assert code == 0 and err == "", err
+    return json.loads(out) if fmt == "json" else out
+
+
+def test_first_and_last_line_reviewers_find_at_most_a_quarter_of_the_seeded_problems() -> None:
+    first, last = _blind("first-line")["totals"], _blind("last-line")["totals"]
+    assert first["recall"] <= 0.25 and last["recall"] <= 0.25, (first, last)
+
+
+def test_commenting_every_added_line_scores_precision_of_at_most_a_tenth() -> None:
+    every = _blind("every-line")
+    assert every["totals"]["precision"] <= 0.10 and every["totals"]["recall"] >= 0.90, every["totals"]
+    assert every["totals"]["tokens"] == 0 and every["totals"]["cost_usd"] == 0.0
+    assert every["baselines"]["reviewers"]["every-line"] == every["totals"]
+
+
+def test_a_blind_reviewer_runs_alone_deterministically_and_the_report_names_the_best() -> None:
+    random_ = _blind("random")
+    assert random_ == _blind("random") and set(random_) == {"cases", "totals", "baselines"}
+    blind = random_["baselines"]
+    best = max(blind["reviewers"].values(), key=lambda t: t["f1"] or 0.0)
+    assert blind["reviewers"][blind["best"]] == best
+    assert blind["lift"]["f1"] == pytest.approx(random_["totals"]["f1"] - best["f1"], abs=1e-4)
+    assert blind["lift"]["f1"] <= 0
+    text = _blind("first-line", "text")
+    assert f"lift over the best blind baseline ({blind['best']}): f1 " in text
+    assert all(f"blind baseline {name}: recall " in text for name in blind["reviewers"])
 
 
 def test_hand_made_replies_a_hit_a_near_miss_noise_on_a_clean_case_and_a_moved_anchor(
@@ -148,25 +198,34 @@ def test_hand_made_replies_a_hit_a_near_miss_noise_on_a_clean_case_and_a_moved_a
     assert report["cases"][1]["found"] is True and report["totals"]["anchoring"] == 0.0
 
 
-def test_scoring_a_hit_a_near_miss_a_mild_comment_and_the_wrong_side() -> None:
+def test_scoring_counts_only_lines_inside_the_seeded_range_at_the_case_s_severity() -> None:
     spec = CaseSpec("c", "python", "off-by-one", (Seeded("a.py", 10, Side.RIGHT),), Severity.MAJOR)
 
-    def scored(*comments: Comment) -> tuple[bool | None, int]:
+    def scored(*comments: Comment) -> tuple[bool | None, int, float | None]:
         score = score_case(CaseRun(spec, comments, (), {}, 50))
-        return score.found, score.noise
+        return score.found, score.noise, score.precision
 
-    def at(line: int, severity: Severity = Severity.MAJOR, side: Side = Side.RIGHT, start: int | None = None) -> Comment:
-        return Comment("a.py", line, side, severity, "b", "q", start)
+    def at(line: int, severity: Severity = Severity.MAJOR, side: Side = Side.RIGHT, start: int | None = None,
+           path: str = "a.py") -> Comment:
+        return Comment(path, line, side, severity, "b", "q", start)
 
-    assert scored(at(12)) == (True, 0) and scored(at(8, Severity.CRITICAL)) == (True, 0)
-    assert scored(at(13)) == (False, 1) and scored(at(7)) == (False, 1)
-    assert scored(at(10, Severity.MINOR)) == (False, 0)  # on the problem, too mild to count, not noise
-    assert scored(at(10, side=Side.LEFT)) == (False, 1)
-    assert scored(at(20, start=12)) == (True, 0)  # a range that covers the seeded line's neighbourhood
+    assert scored(at(10)) == (True, 0, 1.0) and scored(at(10, Severity.CRITICAL)) == (True, 0, 1.0)
+    assert scored(at(11)) == (False, 1, 0.0) and scored(at(9)) == (False, 1, 0.0)  # one line off is a miss
+    assert scored(at(10, Severity.MINOR)) == (False, 0, 0.0)  # on the problem, too mild to count, not noise
+    assert scored(at(10, side=Side.LEFT)) == (False, 1, 0.0) and scored(at(10, path="b.py")) == (False, 1, 0.0)
+    assert scored(at(12, start=9)) == (True, 0, 1.0)  # a range that holds the seeded line
+    assert scored(at(10), at(30), at(40), at(50)) == (True, 3, 0.25)  # spraying costs precision
+    assert scored() == (False, 0, None)
+    ranged = CaseSpec("r", "go", "logic-error", (Seeded("m.go", 5, Side.RIGHT, 7), Seeded("m.go", 20, Side.LEFT)))
+    two = score_case(CaseRun(ranged, (at(7, path="m.go"), at(8, path="m.go")), (), {}, 40))
+    assert (two.found, two.found_problems, two.recall, two.hits, two.noise) == (False, 1, 0.5, 1, 1)
+    assert totals([two])["f1"] == pytest.approx(0.5) and totals([two])["recall"] == 0.5
     clean = CaseSpec("k", "go", "clean", ())
-    assert score_case(CaseRun(clean, (at(3),), (), {}, 25)).found is None
+    on_clean = score_case(CaseRun(clean, (at(3),), (), {}, 25))
+    assert (on_clean.found, on_clean.precision) == (None, 0.0)
     both = [score_case(CaseRun(spec, (at(10), at(40)), (), {}, 50)), score_case(CaseRun(clean, (at(3),), (), {}, 50))]
-    assert totals(both)["noise_per_100_lines"] == 2.0 and totals(both)["recall"] == 1.0
+    t = totals(both)
+    assert (t["noise_per_100_lines"], t["recall"], t["precision"], t["f1"]) == (2.0, 1.0, 0.3333, 0.5)
 
 
 def test_anchoring_counts_raw_quotes_that_match_the_cited_line() -> None:
@@ -205,6 +264,7 @@ def test_repeat_reports_each_run_and_the_spread(tmp_path: Path, mistral: Mistral
     assert code == 0 and [(r["run"], r["found"]) for r in report["cases"]] == [(1, True), (2, False)]
     assert report["totals"]["runs"] == 2 and report["totals"]["recall"] == 0.5
     assert report["totals"]["spread"]["recall"] == {"min": 0.0, "max": 1.0, "stdev": 0.5}
+    assert report["totals"]["spread"]["precision"] == {"min": 1.0, "max": 1.0, "stdev": 0.0}
     assert {b["model"] for b in mistral.bodies()} == {"mistral-large-2512"}
     code, out, _ = _eval(["--cases", cases, "--repeat", "2", "--server-url", mistral.url + "/"],
                          {**_env(mistral), "MISTRAL_SERVER_URL": "http://127.0.0.1:9"})
@@ -215,6 +275,8 @@ def test_repeat_reports_each_run_and_the_spread(tmp_path: Path, mistral: Mistral
     (["--cases", "/no/such/folder"], "--cases: /no/such/folder is not a folder"),
     (["--repeat", "0"], "--repeat must be between 1 and 20"),
     (["--format", "yaml"], "invalid choice"),
+    (["--reviewer", "first-line", "--repeat", "2"], "a blind reviewer gives the same answer every run"),
+    (["--reviewer", "psychic"], "invalid choice"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     code, out, err = _eval(args, {"MISTRAL_API_KEY": "k"})
@@ -233,3 +295,24 @@ def test_a_broken_case_is_named_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / f"{HIT}.diff").unlink()
     code, _, err = _eval(["--cases", str(tmp_path)], {"MISTRAL_API_KEY": "k"})
     assert code == 2 and f"case {HIT}: cannot read {HIT}.diff (No such file or directory)" in err
+
+
+def test_a_case_may_seed_up_to_three_ranges_and_carry_paths_and_decoys() -> None:
+    head = 'language = "rust"\nclass = "integer-overflow"\n'
+    seeded = '[[seeded]]\npath = "src/a.rs"\nline = 4\nend_line = 6\n'
+    spec = parse_case("c", head + seeded + '[[seeded]]\npath = "src/b.rs"\nline = 2\nside = "left"\n'
+                      '[[decoy]]\npath = "src/a.rs"\nline = 9\n'
+                      '[[paths]]\nglob = "src/**"\ninstructions = "Overflow panics in debug builds."\n')
+    assert [s.as_dict() for s in spec.seeded] == [{"path": "src/a.rs", "line": 4, "side": "RIGHT", "end_line": 6},
+                                                  {"path": "src/b.rs", "line": 2, "side": "LEFT"}]
+    assert [(r.glob, r.instructions) for r in spec.paths] == [("src/**", "Overflow panics in debug builds.")]
+    for text, message in [
+        (head + seeded * 4, "at most 3 seeded problems, not 4"),
+        (head + '[[seeded]]\npath = "a"\nline = 6\nend_line = 4\n', "end_line 4 is before line"),
+        (head + '[[seeded]]\npath = "a"\nline = 6\nend_line = "7"\n', "end_line must be a positive line number"),
+        (head + seeded + '[[paths]]\nglob = "src/**"\n', "paths entry 1 needs exactly a glob and instructions"),
+        ('language = "kotlin"\nclass = "logic-error"\n' + seeded, "language must be one of c, csharp, go, java"),
+    ]:
+        with pytest.raises(CaseError, match="^case c: ") as caught:
+            parse_case("c", text)
+        assert message in str(caught.value)

@@ -1,9 +1,11 @@
-"""Score review quality on seeded-problem and clean cases: recall, noise, anchoring, spend. Pure.
+"""Score review quality on seeded-problem and clean cases: recall, precision, noise, anchoring, spend. Pure.
 
-A seeded problem counts as found when a kept comment sits on the same path and side, on or within
-NEAR_LINES of a seeded line, with at least the case's minimum severity. Every comment that is not
-near a seeded line is noise. Anchoring is measured on the model's raw reply, before our re-anchoring:
-the share of cited comments whose `quote` is the text of the line they cite.
+A comment hits a seeded problem when it cites a line inside the problem's range (`line`..`end_line`, same
+path and side; a range comment hits when its lines overlap it) at the case's minimum severity or above; no
+line nearby counts. Each `[[seeded]]` entry is one problem (a case holds up to three). Recall is problems hit
+÷ problems seeded; precision is comments that hit ÷ all comments kept (every comment on a clean case misses);
+noise counts the comments on no seeded line at all. Anchoring is measured on the model's raw reply, before our
+re-anchoring: the share of cited comments whose `quote` is the text of the line they cite.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.diff import FileDiff, LineKind, Side
+from bot.core.guidance import GuidanceError, PathRule, parse_path_rules
 from bot.core.reply import Comment
 from bot.core.severity import Severity
 
-NEAR_LINES = 2
 CLEAN = "clean"
 CLASSES = frozenset({
     "off-by-one", "inverted-condition", "null-dereference", "resource-leak", "injection", "secret-in-code",
@@ -30,6 +32,7 @@ CLASSES = frozenset({
 LANGUAGES = frozenset({"python", "javascript", "typescript", "go", "java", "rust", "csharp", "ruby", "php", "c"})
 
 LineTexts = Mapping[tuple[str, Side, int], str]
+MAX_SEEDED = 3  # problems in one case
 
 
 class CaseError(ValueError):
@@ -38,20 +41,27 @@ class CaseError(ValueError):
 
 @dataclass(frozen=True)
 class Seeded:
-    """One line of a seeded problem, anchored as GitHub would anchor it."""
+    """One seeded problem: a line, or lines `line`..`end_line`, anchored as GitHub would anchor them."""
 
     path: str
     line: int
     side: Side
+    end_line: int | None = None
+
+    @property
+    def last(self) -> int:
+        """Return the problem's last line."""
+        return self.line if self.end_line is None else self.end_line
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the line as JSON."""
-        return {"path": self.path, "line": self.line, "side": self.side.value}
+        """Return the problem's place as JSON."""
+        out: dict[str, Any] = {"path": self.path, "line": self.line, "side": self.side.value}
+        return out if self.end_line is None else {**out, "end_line": self.end_line}
 
 
 @dataclass(frozen=True)
 class CaseSpec:
-    """What a case's TOML says: its language, problem class, seeded lines and the least severity that counts."""
+    """What a case's TOML says: language, problem class, seeded problems, the least severity that counts, guidance."""
 
     id: str
     language: str
@@ -59,6 +69,7 @@ class CaseSpec:
     seeded: tuple[Seeded, ...]
     min_severity: Severity = Severity.MINOR
     source: str = ""
+    paths: tuple[PathRule, ...] = ()  # the case's own `[[paths]]` instructions, as a repo config would give them
 
     @property
     def clean(self) -> bool:
@@ -66,13 +77,23 @@ class CaseSpec:
         return self.kind == CLEAN
 
 
+def _line(entry: dict[str, Any], key: str) -> int:
+    value = entry.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CaseError(f"seeded {entry.get('path')}: {key} must be a positive line number, not {value!r}")
+    return value
+
+
 def _seeded(entry: Any) -> Seeded:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         raise CaseError("each [[seeded]] needs a path")
-    line, side = entry.get("line"), str(entry.get("side", "RIGHT")).upper()
-    if isinstance(line, bool) or not isinstance(line, int) or line < 1 or side not in ("LEFT", "RIGHT"):
-        raise CaseError(f"seeded line {entry.get('path')}:{line} needs a positive line and side LEFT or RIGHT")
-    return Seeded(entry["path"], line, Side(side))
+    line, side = _line(entry, "line"), str(entry.get("side", "RIGHT")).upper()
+    end = None if entry.get("end_line") is None else _line(entry, "end_line")
+    if side not in ("LEFT", "RIGHT"):
+        raise CaseError(f"seeded {entry['path']}:{line}: side must be LEFT or RIGHT")
+    if end is not None and end < line:
+        raise CaseError(f"seeded {entry['path']}:{line}: end_line {end} is before line")
+    return Seeded(entry["path"], line, Side(side), end)
 
 
 def parse_case(case_id: str, text: str) -> CaseSpec:
@@ -90,10 +111,13 @@ def parse_case(case_id: str, text: str) -> CaseSpec:
         seeded = tuple(_seeded(e) for e in data.get("seeded", []))
         if (kind == CLEAN) != (not seeded):
             raise CaseError("a clean case has no seeded lines; any other case has at least one")
+        if len(seeded) > MAX_SEEDED:
+            raise CaseError(f"a case holds at most {MAX_SEEDED} seeded problems, not {len(seeded)}")
         severity = Severity(str(data.get("min_severity", "minor")).lower())
-    except (CaseError, ValueError) as exc:
+        paths = parse_path_rules(data["paths"]) if "paths" in data else ()
+    except (CaseError, GuidanceError, ValueError) as exc:
         raise CaseError(f"case {case_id}: {exc}") from None
-    return CaseSpec(case_id, language, kind, seeded, severity, str(data.get("source", "")))
+    return CaseSpec(case_id, language, kind, seeded, severity, str(data.get("source", "")), paths)
 
 
 def line_texts(files: Iterable[FileDiff]) -> dict[tuple[str, Side, int], str]:
@@ -109,12 +133,12 @@ def line_texts(files: Iterable[FileDiff]) -> dict[tuple[str, Side, int], str]:
     return texts
 
 
-def near(comment: Comment, seeded: Seeded) -> bool:
-    """Return whether a comment (or its line range) is on, or within NEAR_LINES of, a seeded line."""
+def on_seeded(comment: Comment, seeded: Seeded) -> bool:
+    """Return whether a comment cites a line inside a seeded problem's range (its own range overlapping it)."""
     if comment.path != seeded.path or comment.side is not seeded.side:
         return False
     first = comment.start_line if comment.start_line is not None else comment.line
-    return first - NEAR_LINES <= seeded.line <= comment.line + NEAR_LINES
+    return first <= seeded.last and seeded.line <= comment.line
 
 
 def reply_entries(contents: Iterable[str]) -> list[dict[str, Any]]:
@@ -163,13 +187,30 @@ class CaseRun:
 
 @dataclass(frozen=True)
 class CaseScore:
-    """One case run, scored."""
+    """One case run, scored: problems found, comments that hit one, comments on none, anchored raw comments."""
 
     run: CaseRun
-    found: bool | None
+    found_problems: int
+    hits: int
     noise: int
     anchored: int
     cited: int
+
+    @property
+    def found(self) -> bool | None:
+        """Return whether every seeded problem was hit (None for a clean case)."""
+        seeded = len(self.run.spec.seeded)
+        return None if not seeded else self.found_problems == seeded
+
+    @property
+    def recall(self) -> float | None:
+        """Return the share of seeded problems hit (None for a clean case)."""
+        return _ratio(self.found_problems, len(self.run.spec.seeded))
+
+    @property
+    def precision(self) -> float | None:
+        """Return the share of kept comments that hit a seeded problem (None with no comment)."""
+        return _ratio(self.hits, len(self.run.comments))
 
     @property
     def tokens(self) -> int:
@@ -178,27 +219,44 @@ class CaseScore:
 
 
 def score_case(run: CaseRun) -> CaseScore:
-    """Score one case run: found (None for a clean case), noise comments, anchored raw comments."""
+    """Score one case run: problems hit, comments that hit, noise comments, anchored raw comments."""
     spec = run.spec
-    on_problem = [c for c in run.comments if any(near(c, s) for s in spec.seeded)]
-    found = None if spec.clean else any(c.severity.at_least(spec.min_severity) for c in on_problem)
+
+    def hits(comment: Comment, seeded: Seeded) -> bool:
+        return on_seeded(comment, seeded) and comment.severity.at_least(spec.min_severity)
+
+    found = sum(1 for s in spec.seeded if any(hits(c, s) for c in run.comments))
+    hitting = sum(1 for c in run.comments if any(hits(c, s) for s in spec.seeded))
+    noise = sum(1 for c in run.comments if not any(on_seeded(c, s) for s in spec.seeded))
     anchored = sum(1 for e in run.raw_entries if quote_matches(e, run.texts))
-    return CaseScore(run, found, len(run.comments) - len(on_problem), anchored, len(run.raw_entries))
+    return CaseScore(run, found, hitting, noise, anchored, len(run.raw_entries))
 
 
 def _ratio(part: float, whole: float, digits: int = 4) -> float | None:
     return round(part / whole, digits) if whole else None
 
 
+def f1(recall: float | None, precision: float | None) -> float | None:
+    """Return the harmonic mean of recall and precision; 0 when nothing hit, None with no seeded problem."""
+    if recall is None:
+        return None
+    if not recall or not precision:
+        return 0.0
+    return round(2 * recall * precision / (recall + precision), 4)
+
+
 def totals(scores: Sequence[CaseScore]) -> dict[str, Any]:
-    """Return the suite's totals: recall, noise per 100 changed lines, anchoring, tokens and dollars."""
-    seeded = [s for s in scores if s.found is not None]
-    found = sum(1 for s in seeded if s.found)
+    """Return the suite's totals: recall, precision, f1, noise per 100 changed lines, anchoring, tokens and dollars."""
+    found = sum(s.found_problems for s in scores)
     lines = sum(s.run.changed_lines for s in scores)
     cost = sum(s.run.cost_usd for s in scores)
+    recall = _ratio(found, sum(len(s.run.spec.seeded) for s in scores))
+    precision = _ratio(sum(s.hits for s in scores), sum(len(s.run.comments) for s in scores))
     return {
         "cases": len({s.run.spec.id for s in scores}),
-        "recall": _ratio(found, len(seeded)),
+        "recall": recall,
+        "precision": precision,
+        "f1": f1(recall, precision),
         "noise_per_100_lines": _ratio(100 * sum(s.noise for s in scores), lines, 3),
         "anchoring": _ratio(sum(s.anchored for s in scores), sum(s.cited for s in scores)),
         "tokens": sum(s.tokens for s in scores),
@@ -207,7 +265,7 @@ def totals(scores: Sequence[CaseScore]) -> dict[str, Any]:
     }
 
 
-SPREAD_KEYS = ("recall", "noise_per_100_lines", "anchoring", "cost_usd")
+SPREAD_KEYS = ("recall", "precision", "f1", "noise_per_100_lines", "anchoring", "cost_usd")
 
 
 def spread(per_run: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float] | None]:

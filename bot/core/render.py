@@ -54,3 +54,9 @@ def render_hunk(hunk: Hunk) -> str:
 def render_files(parts: list[tuple[FileDiff, tuple[Hunk, ...]]]) -> str:
     """Render the files of a batch, each with the hunks the batch holds."""
     return "".join(file_header(f) + "".join(render_hunk(h) for h in hunks) for f, hunks in parts)
+
+
+def rendered_paths(diff: str, files: Iterable[FileDiff]) -> list[str]:
+    """Return the paths of the files whose section a rendered diff holds (a `###` line opens only a file header)."""
+    headers = {line for line in diff.splitlines(keepends=True) if line.startswith("### ")}
+    return [f.path for f in files if file_header(f) in headers]

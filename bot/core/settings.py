@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.core.batching import Limits
 from bot.core.classify import DEFAULT_IGNORE, GlobError, check_globs
+from bot.core.guidance import GuidanceError, PathRule, check_language, parse_path_rules
 from bot.core.severity import Severity
 from bot.core.spend import Price, price_for
 
@@ -36,7 +37,7 @@ class Settings:
     price_output: float | None = None
     budget_usd: float = 0.50
     max_comments: int = 15
-    min_severity: Severity = Severity.NIT
+    min_severity: Severity = Severity.MINOR  # nits are noise on the eval; see the README
     concurrency: int = 4
     request_tokens: int = 24_000
     output_tokens: int = 4_000
@@ -50,6 +51,8 @@ class Settings:
     retry_total_s: float = 180.0
     ignore: tuple[str, ...] = DEFAULT_IGNORE
     instructions: str = ""
+    paths: tuple[PathRule, ...] = ()  # per-path instructions, sent only with batches holding a matching file
+    language: str = ""  # the comments' natural language; empty: the model's choice (English, in practice)
     review_bots: bool = False
     skip_labels: tuple[str, ...] = ("no-ai-review",)
     allowed_models: tuple[str, ...] = ()  # models a repo file may pick; empty: only the configured one
@@ -120,6 +123,7 @@ ENV_NAMES = {
 REPO_KEYS = frozenset({
     "model", "budget_usd", "max_comments", "min_severity", "ignore", "instructions",
     "review_bots", "skip_labels", "reasoning_effort",
+    "paths", "language",
 })
 
 
@@ -195,6 +199,11 @@ def _convert(key: str, value: Any) -> Any:
         return _globs(key, value)
     if key == "review_bots":
         return _flag(key, value)
+    if key in ("paths", "language"):
+        try:
+            return parse_path_rules(value) if key == "paths" else check_language(value)
+        except GuidanceError as exc:
+            raise ConfigError(str(exc)) from None
     if key in ("model", "api_key", "server_url", "instructions"):
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string")

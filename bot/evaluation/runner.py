@@ -6,12 +6,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from bot.core.batching import Counter
+from bot.core.batching import Counter, Plan
 from bot.core.eval_scoring import CaseRun, line_texts, reply_entries
 from bot.core.masking import mask_file
 from bot.core.settings import Settings
+from bot.core.spend import worst_case
 from bot.evaluation.suite import Case
 from bot.review.engine import plan_review, run_review
 from bot.review.ports import Completion, Model
@@ -37,12 +39,36 @@ class _Recording:
         return completion
 
 
-def run_case(case: Case, model: Model, settings: Settings, *, counter: Counter, prompts: Prompts,
-             run: int = 1) -> CaseRun:
-    """Review one case's diff with the real flow and return what came back, timed."""
+@dataclass(frozen=True)
+class Planned:
+    """One case, the settings it is reviewed under (its own `[[paths]]` first) and its plan."""
+
+    case: Case
+    settings: Settings
+    plan: Plan
+
+    @property
+    def max_cost_usd(self) -> float:
+        """Return the most one review of the case can cost: every batch's input and reserved output, priced."""
+        s = self.settings
+        return sum(worst_case(b.input_tokens, s.output_tokens, s.price) for b in self.plan.batches)
+
+
+def plan_suite(cases: Sequence[Case], settings: Settings, *, counter: Counter, prompts: Prompts) -> list[Planned]:
+    """Plan every case's review, as `review --diff-file` would, under the case's own settings."""
+    planned = []
+    for case in cases:
+        own = settings.with_values({"paths": case.spec.paths + settings.paths}) if case.spec.paths else settings
+        plan = plan_review(case.files, own, counter=counter, prompts=prompts, budget_left_usd=own.budget_usd)
+        planned.append(Planned(case, own, plan))
+    return planned
+
+
+def run_case(planned: Planned, model: Model, *, counter: Counter, prompts: Prompts, run: int = 1) -> CaseRun:
+    """Review one planned case with the real flow and return what came back, timed."""
+    case, settings, plan = planned.case, planned.settings, planned.plan
     recording = _Recording(model)
     started = time.monotonic()
-    plan = plan_review(case.files, settings, counter=counter, prompts=prompts, budget_left_usd=settings.budget_usd)
     result = run_review(plan, recording, settings, counter=counter, prompts=prompts,
                         budget_left_usd=settings.budget_usd)
     wall = time.monotonic() - started
@@ -56,20 +82,20 @@ def run_case(case: Case, model: Model, settings: Settings, *, counter: Counter, 
                    plan.changed_lines, u.prompt_tokens, u.completion_tokens, u.cost_usd, wall, tuple(errors), run)
 
 
-def run_suite(cases: Sequence[Case], model: Model, settings: Settings, *, counter: Counter, prompts: Prompts,
+def run_suite(planned: Sequence[Planned], model: Model, *, counter: Counter, prompts: Prompts, concurrency: int,
               repeat: int = 1, on_progress: Callable[[int, int], None] | None = None) -> list[CaseRun]:
-    """Run every case `repeat` times, `settings.concurrency` cases at once; results in suite order, run by run."""
-    jobs = [(run, case) for run in range(1, repeat + 1) for case in cases]
+    """Run every planned case `repeat` times, `concurrency` cases at once; results in suite order, run by run."""
+    jobs = [(run, case) for run in range(1, repeat + 1) for case in planned]
     lock = threading.Lock()
     done = [0]
 
-    def work(job: tuple[int, Case]) -> CaseRun:
-        result = run_case(job[1], model, settings, counter=counter, prompts=prompts, run=job[0])
+    def work(job: tuple[int, Planned]) -> CaseRun:
+        result = run_case(job[1], model, counter=counter, prompts=prompts, run=job[0])
         with lock:
             done[0] += 1
             if on_progress:
                 on_progress(done[0], len(jobs))
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(work, jobs))

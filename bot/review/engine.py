@@ -21,7 +21,7 @@ from bot.core.reply_reader import read_reply
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
 from bot.review.ports import BudgetGate, Call, Completion, Model
-from bot.review.prompting import Prompts, user_message
+from bot.review.prompting import Prompts, batch_message
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,16 @@ class ReviewResult:
         return list(self.plan.skipped) + extra
 
 
-def build_shape(prompts: Prompts, counter: Counter, settings: Settings) -> RequestShape:
-    """Return how a batch's diff becomes a counted request under these settings."""
+def build_shape(prompts: Prompts, counter: Counter, settings: Settings, files: Sequence[FileDiff] = ()) -> RequestShape:
+    """Return how a batch's diff (of some of `files`) becomes a counted request under these settings.
+
+    The overhead holds every `[[paths]]` rule, so that room for the diff is never short; each batch's count holds its own.
+    """
 
     def exact(diff: str) -> int:
-        return counter.request(prompts.system, _user(prompts, settings, diff))
+        return counter.request(prompts.system, batch_message(prompts, settings, diff, files))
 
-    return RequestShape(exact(""), exact)
-
-
-def _user(prompts: Prompts, settings: Settings, diff: str) -> str:
-    return user_message(prompts, diff=diff, max_comments=settings.max_comments, instructions=settings.instructions)
+    return RequestShape(counter.request(prompts.system, batch_message(prompts, settings, "", every_rule=True)), exact)
 
 
 def plan_review(
@@ -115,7 +114,7 @@ def plan_review(
         return sum(worst_case(b.input_tokens, limits.output_tokens, price) for b in batches) <= budget_left_usd  # type: ignore[operator]
 
     return plan_batches(
-        files, counter=counter, shape=build_shape(prompts, counter, settings), limits=limits,
+        files, counter=counter, shape=build_shape(prompts, counter, settings, files), limits=limits,
         ignore=settings.ignore, affordable=None if budget_left_usd is None else affordable,
         already_skipped=already_skipped,
     )
@@ -197,10 +196,15 @@ class _Call:
     counter: Counter
     prompts: Prompts
     budget: BudgetGate
+    files: tuple[FileDiff, ...] = ()
+
+    def user(self, diff: str) -> str:
+        """Render the user message a diff text makes."""
+        return batch_message(self.prompts, self.settings, diff, self.files)
 
     def exact(self, diff: str) -> int:
         """Count the whole request a diff text makes."""
-        return self.counter.request(self.prompts.system, _user(self.prompts, self.settings, diff))
+        return self.counter.request(self.prompts.system, self.user(diff))
 
 
 def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
@@ -213,7 +217,7 @@ def _run_one(batch: Batch, call: _Call, depth: int = 0) -> BatchResult:
             return BatchResult(batch.index, error="no budget left to retry", failed_paths=tuple(batch.paths))
         return BatchResult(batch.index, not_run=True)
     try:
-        completion = call.model.complete(call.prompts.system, _user(call.prompts, settings, batch.diff_text),
+        completion = call.model.complete(call.prompts.system, call.user(batch.diff_text),
                                          max_tokens=settings.output_tokens, schema=call.prompts.reply_schema,
                                          timeout_s=settings.read_timeout_s(batch.input_tokens))
     except ModelError as exc:
@@ -261,7 +265,8 @@ def run_review(
     Before each call its worst case is held against the budget and every extra gate
     (the server's monthly budgets); a batch that does not fit is not sent.
     """
-    call = _Call(model, settings, counter, prompts, _AllOf([_Budget(budget_left_usd), *gates]))
+    call = _Call(model, settings, counter, prompts, _AllOf([_Budget(budget_left_usd), *gates]),
+                 tuple(f for b in plan.batches for f, _ in b.parts))
     results: list[BatchResult] = []
     lock = threading.Lock()
 
