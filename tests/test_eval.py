@@ -316,3 +316,15 @@ def test_a_case_may_seed_up_to_three_ranges_and_carry_paths_and_decoys() -> None
         with pytest.raises(CaseError, match="^case c: ") as caught:
             parse_case("c", text)
         assert message in str(caught.value)
+
+
+def test_anchoring_reads_any_raw_reply_within_the_review_s_bounds() -> None:
+    """A reply nested 100,000 deep or citing line "²" is scored as unreadable or unanchored, never a crash of `eval`."""
+    from bot.core.eval_scoring import quote_matches, reply_entries
+
+    good = json.dumps({"comments": [{"path": "a.py", "line": "3", "quote": "x = 1"}, {"path": "a.py", "line": "²"}]})
+    assert reply_entries(["[" * 100_000 + "]" * 100_000, "{" * 100_000, good]) == json.loads(good)["comments"]
+    texts = {("a.py", Side.RIGHT, 3): "x  =  1"}
+    assert quote_matches({"path": "a.py", "line": "3", "quote": "x = 1"}, texts)
+    assert not quote_matches({"path": "a.py", "line": "²", "quote": "x = 1"}, texts)
+    assert not quote_matches({"path": "a.py", "line": "9" * 5000, "quote": "x = 1"}, texts)

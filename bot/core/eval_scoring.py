@@ -10,7 +10,6 @@ re-anchoring: the share of cited comments whose `quote` is the text of the line 
 
 from __future__ import annotations
 
-import json
 import statistics
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +18,8 @@ from typing import Any
 
 from bot.core.diff import FileDiff, LineKind, Side
 from bot.core.guidance import GuidanceError, PathRule, parse_path_rules
-from bot.core.reply import Comment
+from bot.core.reply import Comment, line_number
+from bot.core.reply_reader import read_reply
 from bot.core.severity import Severity
 
 CLEAN = "clean"
@@ -142,16 +142,11 @@ def on_seeded(comment: Comment, seeded: Seeded) -> bool:
 
 
 def reply_entries(contents: Iterable[str]) -> list[dict[str, Any]]:
-    """Return the comment objects of raw model replies; a reply that holds no JSON object gives none."""
+    """Return the comment objects of raw model replies, read within the review's bounds; an unreadable reply gives none."""
     entries: list[dict[str, Any]] = []
     for content in contents:
-        start, end = content.find("{"), content.rfind("}")
-        try:
-            data = json.loads(content[start:end + 1]) if 0 <= start < end else None
-        except json.JSONDecodeError:
-            data = None
-        comments = data.get("comments") if isinstance(data, dict) else None
-        entries += [c for c in comments or [] if isinstance(c, dict)]
+        comments = read_reply(content)
+        entries += [c for c in comments if isinstance(c, dict)] if isinstance(comments, list) else []
     return entries
 
 
@@ -159,10 +154,8 @@ def quote_matches(entry: Mapping[str, Any], texts: LineTexts) -> bool:
     """Return whether a raw comment's quote is the text of the line it cites (spaces squashed)."""
     path, line, quote = entry.get("path"), entry.get("line"), entry.get("quote")
     side = str(entry.get("side") or "RIGHT").upper()
-    if isinstance(line, str) and line.strip().isdigit():
-        line = int(line)  # the review accepts a number in a string too
-    if not isinstance(path, str) or isinstance(line, bool) or not isinstance(line, int) or not isinstance(quote, str) \
-            or side not in ("LEFT", "RIGHT"):
+    line = line_number(line)  # the review accepts a number in a string too
+    if not isinstance(path, str) or line is None or not isinstance(quote, str) or side not in ("LEFT", "RIGHT"):
         return False
     text = texts.get((path, Side(side), line))
     return text is not None and " ".join(text.split()) == " ".join(quote.split())

@@ -144,7 +144,7 @@ class BatchIndex:
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def _as_int(value: Any) -> int | None:
+def line_number(value: Any) -> int | None:
     """Return a line number written as a JSON integer or as ASCII digits, in range; None for anything else.
 
     `str.isdigit` alone lets "²" through to `int()`, which raises.
@@ -187,7 +187,7 @@ def _range_start(start: int | None, cited: int, line: int, same_side: bool) -> i
 
 def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
     path = _text(entry.get("path"))
-    line = _as_int(entry.get("line"))
+    line = line_number(entry.get("line"))
     side_text = _text(entry.get("side") or "RIGHT")
     if path is None or line is None or side_text is None or side_text.upper() not in ("LEFT", "RIGHT"):
         return Dropped("malformed", path, line, "path, line or side missing or not valid")
@@ -214,7 +214,7 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
     new_side, new_line = target
     anchor = index.get(path, new_side, new_line)
     assert anchor is not None
-    start = _range_start(_as_int(entry.get("start_line")), line, new_line, new_side is side)
+    start = _range_start(line_number(entry.get("start_line")), line, new_line, new_side is side)
     if isinstance(start, str):
         return Dropped(start, path, line)
     if start is not None:
