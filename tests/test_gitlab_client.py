@@ -66,3 +66,11 @@ def test_writes_are_paced_and_reads_are_not(gl: GitLabDouble) -> None:
     mr.upsert_comment(first, "two")
     mr.issue_comments()
     assert waits == [0.75]
+
+
+def test_a_429_whose_wait_headers_are_not_plain_digits_falls_back_to_the_policy(gl: GitLabDouble) -> None:
+    waits: list[float] = []
+    gl.fail_next("GET", r"/merge_requests/3$", status=429, body="Retry later",
+                 headers={"Retry-After": "\u00b2", "RateLimit-Reset": "9" * 5000})
+    assert _client(gl, waits, max_wait_s=5.0).merge_request(PROJECT, 3).info().head_sha == HEAD_SHA
+    assert len(waits) == 1 and 0 < waits[0] <= 5.0
