@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from bot.core.diff import FileDiff, LineKind, Side
 from bot.core.reply import Comment
 from bot.core.severity import Severity
+from bot.core.tomlfile import TomlError, load_toml
 
 NEAR_LINES = 2
 CLEAN = "clean"
@@ -76,16 +76,19 @@ def _seeded(entry: Any) -> Seeded:
 def parse_case(case_id: str, text: str) -> CaseSpec:
     """Read one case's TOML; raise CaseError with a one-line reason when it is not usable."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError(f"case {case_id}: not valid TOML ({exc})") from None
+        data = load_toml(text)
+    except TomlError as exc:
+        raise CaseError(f"case {case_id}: {exc}") from None
     try:
         kind, language = data.get("class"), data.get("language")
         if kind not in CLASSES:
             raise CaseError(f"class must be one of {', '.join(sorted(CLASSES))}, not {kind!r}")
         if language not in LANGUAGES:
             raise CaseError(f"language must be one of {', '.join(sorted(LANGUAGES))}, not {language!r}")
-        seeded = tuple(_seeded(e) for e in data.get("seeded", []))
+        entries = data.get("seeded", [])
+        if not isinstance(entries, list):
+            raise CaseError("seeded must be [[seeded]] tables")
+        seeded = tuple(_seeded(e) for e in entries)
         if (kind == CLEAN) != (not seeded):
             raise CaseError("a clean case has no seeded lines; any other case has at least one")
         severity = Severity(str(data.get("min_severity", "minor")).lower())

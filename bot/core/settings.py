@@ -6,7 +6,6 @@ Pure: the environment and the file's text are arguments, never read here.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from bot.core.batching import Limits
 from bot.core.classify import DEFAULT_IGNORE, GlobError, check_globs
 from bot.core.severity import Severity
 from bot.core.spend import Price, price_for
+from bot.core.tomlfile import TomlError, load_toml
 
 MODEL_CONTEXT = 256_000
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
@@ -123,13 +123,19 @@ REPO_KEYS = frozenset({
 })
 
 
+def _shown(value: Any) -> str:
+    """Return a bad value as a warning quotes it: its repr, cut at 60 characters (a repo file may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _number(key: str, value: Any, kind: type, low: float, high: float) -> Any:
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, not {value!r}") from None
+        raise ConfigError(f"{key} must be a number, not {_shown(value)}") from None
     if isinstance(value, bool) or not low <= number <= high:
-        raise ConfigError(f"{key} must be between {low:g} and {high:g}, not {value!r}")
+        raise ConfigError(f"{key} must be between {low:g} and {high:g}, not {_shown(value)}")
     return number
 
 
@@ -148,7 +154,7 @@ def _flag(key: str, value: Any) -> bool:
         return True
     if str(value).strip().lower() in ("false", "0", "no", "off", ""):
         return False
-    raise ConfigError(f"{key} must be true or false, not {value!r}")
+    raise ConfigError(f"{key} must be true or false, not {_shown(value)}")
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -178,11 +184,11 @@ def _convert(key: str, value: Any) -> Any:
             raise ConfigError(f"min_severity must be one of {', '.join(s.value for s in Severity)}") from None
     if key == "reasoning_effort":
         if str(value) not in ("none", "low", "medium", "high"):
-            raise ConfigError(f"reasoning_effort must be none, low, medium or high, not {value!r}")
+            raise ConfigError(f"reasoning_effort must be none, low, medium or high, not {_shown(value)}")
         return str(value)
     if key == "response_format":
         if str(value) not in RESPONSE_FORMATS:
-            raise ConfigError(f"response_format must be {', '.join(RESPONSE_FORMATS)}, not {value!r}")
+            raise ConfigError(f"response_format must be {', '.join(RESPONSE_FORMATS)}, not {_shown(value)}")
         return str(value)
     if key == "ignore":
         globs = _globs(key, value)
@@ -205,9 +211,9 @@ def _convert(key: str, value: Any) -> Any:
 def parse_repo_config(text: str, base: Settings) -> tuple[Settings, list[str]]:
     """Apply a repo's TOML file to settings; every problem is reported and that key keeps its value."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return base, [f"{REPO_CONFIG_PATH} is not valid TOML ({exc}); using the defaults"]
+        data = load_toml(text)
+    except TomlError as exc:
+        return base, [f"{REPO_CONFIG_PATH} is {exc}; using the defaults"]
     problems: list[str] = []
     settings = base
     for key, value in data.items():
