@@ -53,19 +53,32 @@ class Settings:
     review_bots: bool = False
     skip_labels: tuple[str, ...] = ("no-ai-review",)
     allowed_models: tuple[str, ...] = ()  # models a repo file may pick; empty: only the configured one
+    price_models: tuple[str, ...] = ()  # models the operator's price applies to; empty: the configured model
+    priced_model: str | None = None  # the configured model, pinned once a repo file picks another
+
+    @property
+    def _price_override(self) -> dict[str, float | None]:
+        """Return the operator's price where it applies to this model: a repo file's pick gets the list price."""
+        if self.price_models:
+            applies = self.model in self.price_models
+        else:
+            applies = self.priced_model is None or self.model == self.priced_model
+        return {"input_per_m": self.price_input, "output_per_m": self.price_output} if applies else {}
 
     @property
     def priced(self) -> bool:
-        """Return whether the model has a price: listed, or set by the operator."""
-        return price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output) is not None
+        """Return whether the model has a price: listed, or set by the operator for it."""
+        return price_for(self.model, **self._price_override) is not None
 
     @property
     def price(self) -> Price:
         """Return the price per million tokens in force; a model with none is a ConfigError, never a guess."""
-        price = price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output)
+        price = price_for(self.model, **self._price_override)
         if price is None:
-            raise ConfigError(f"model {self.model!r} has no built-in price: set MISTRAL_REVIEW_PRICE_INPUT and "
-                              "MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
+            listed = f" and is not in MISTRAL_REVIEW_PRICE_MODELS ({', '.join(self.price_models)})" \
+                if self.price_models else ""
+            raise ConfigError(f"model {self.model!r} has no built-in price{listed}: set MISTRAL_REVIEW_PRICE_INPUT "
+                              "and MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
         return price
 
     def read_timeout_s(self, input_tokens: int) -> float:
@@ -114,6 +127,7 @@ ENV_NAMES = {
     "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "retry_max_wait_s",
     "MISTRAL_REVIEW_RETRY_TOTAL_S": "retry_total_s",
     "MISTRAL_REVIEW_ALLOWED_MODELS": "allowed_models",
+    "MISTRAL_REVIEW_PRICE_MODELS": "price_models",
 }
 
 # Keys a repo's `.github/mistral-review.toml` may set. Endpoint and key are the operator's, not the repo's.
@@ -197,7 +211,7 @@ def _convert(key: str, value: Any) -> Any:
         except GlobError as exc:
             raise ConfigError(f"ignore: {exc}") from None
         return globs
-    if key in ("skip_labels", "allowed_models"):
+    if key in ("skip_labels", "allowed_models", "price_models"):
         return _globs(key, value)
     if key == "review_bots":
         return _flag(key, value)
@@ -224,18 +238,25 @@ def parse_repo_config(text: str, base: Settings) -> tuple[Settings, list[str]]:
             settings = settings.with_values({key: value})
         except ConfigError as exc:
             problems.append(f"{REPO_CONFIG_PATH}: {exc}; default kept")
+    if settings.model != base.model and base.priced_model is None:  # the operator's price stays with their model
+        settings = dataclasses.replace(settings, priced_model=base.model)
     return settings, problems
 
 
 def check_model(settings: Settings, *, configured: str) -> tuple[Settings, str | None]:
-    """Keep a repo file's model only when the operator allows it and it has a price; else the configured one, and why."""
+    """Keep a repo file's model only when the operator allows it and it has a price; else the configured one, and why.
+
+    The operator's price (MISTRAL_REVIEW_PRICE_*) is for `configured` (or MISTRAL_REVIEW_PRICE_MODELS): a repo
+    file's pick of another model is priced from the built-in table.
+    """
+    settings = dataclasses.replace(settings, priced_model=configured)
     if settings.model == configured:
         return settings, None
     allowed = settings.allowed_models or (configured,)
     if settings.model not in allowed:
         why = f"is not one the operator allows ({', '.join(allowed)})"
     elif not settings.priced:
-        why = "has no known price (the operator can set MISTRAL_REVIEW_PRICE_INPUT and _OUTPUT)"
+        why = "has no known price (the operator can list it in MISTRAL_REVIEW_PRICE_MODELS)"
     else:
         return settings, None
     note = f"{REPO_CONFIG_PATH}: model {settings.model!r} {why}; {configured} was used instead."
