@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from github import GithubException
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.cli import main
 from bot.core.numbers import SECONDS_DIGITS, bounded_int
 from bot.hosts.github.errors import retry_hint
 
@@ -30,3 +33,19 @@ def test_a_github_wait_hint_with_odd_digits_is_no_hint_not_a_crash() -> None:
                                                                           "X-RateLimit-Reset": value})
         assert retry_hint(refused) is None
     assert retry_hint(GithubException(429, {}, headers={"Retry-After": "7"})) == 7.0
+
+
+@pytest.mark.parametrize("args", [["pr", "octo/demo#" + "9" * 5000], ["pr", "octo/demo#\u0663"],
+                                  ["mr", "acme/api!" + "9" * 5000]])
+def test_a_pr_or_mr_number_of_thousands_of_digits_is_one_line_and_exit_2(args: list[str]) -> None:
+    err = io.StringIO()
+    code = main(args, env={"GITHUB_TOKEN": "t", "GITLAB_TOKEN": "glpat-t", "MISTRAL_API_KEY": "k"},
+                out=io.StringIO(), err=err)
+    assert code == 2 and err.getvalue().count("\n") == 1 and "expected" in err.getvalue()
+
+
+@pytest.mark.parametrize("iid", ["9" * 5000, "\xb2", ""])
+def test_a_gitlab_ci_iid_that_is_not_a_few_digits_is_a_usage_error(iid: str) -> None:
+    err = io.StringIO()
+    assert main(["gitlab-ci"], env={"CI_MERGE_REQUEST_IID": iid, "CI_PROJECT_ID": "7"}, out=io.StringIO(), err=err) == 2
+    assert "CI_MERGE_REQUEST_IID" in err.getvalue() and err.getvalue().count("\n") == 1
