@@ -146,7 +146,7 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
 
     from bot.hosts.github.client import client_from_env
 
-    match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", args.target)
+    match = re.fullmatch(r"([\w.-]+/[\w.-]+)#([0-9]{1,10})", args.target)
     if not match:
         raise UsageError(f"expected OWNER/REPO#N, not {args.target!r}")
     client = client_from_env(env)
@@ -159,7 +159,7 @@ def run_mr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
 
     from bot.hosts.gitlab.client import client_from_env
 
-    match = re.fullmatch(r"([\w.-]+(?:/[\w.-]+)+)!(\d+)", args.target)
+    match = re.fullmatch(r"([\w.-]+(?:/[\w.-]+)+)!([0-9]{1,10})", args.target)
     if not match:
         raise UsageError(f"expected GROUP/PROJECT!N, not {args.target!r}")
     client = client_from_env(env)

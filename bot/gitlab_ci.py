@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from bot.core.errors import UsageError
+from bot.core.numbers import bounded_int
 
 FORK_NOTICE = ("mistral-review: this merge request comes from a fork, and GitLab does not give fork pipelines the "
                "project's masked variables (GITLAB_TOKEN, MISTRAL_API_KEY), so nothing was reviewed. A maintainer "
@@ -17,14 +18,14 @@ FORK_NOTICE = ("mistral-review: this merge request comes from a fork, and GitLab
 
 def _variables(env: Mapping[str, str]) -> tuple[str, int]:
     """Return the project and MR iid of a merge request pipeline; a UsageError for any other pipeline."""
-    iid = env.get("CI_MERGE_REQUEST_IID", "")
-    if not iid.isdigit():
+    iid = bounded_int(env.get("CI_MERGE_REQUEST_IID"), 10)
+    if iid is None:
         raise UsageError("CI_MERGE_REQUEST_IID is not set: run the job in merge request pipelines "
                          "(rules: - if: $CI_PIPELINE_SOURCE == \"merge_request_event\")")
     project = env.get("CI_MERGE_REQUEST_PROJECT_ID") or env.get("CI_PROJECT_ID") or ""
     if not project:
         raise UsageError("CI_PROJECT_ID is not set")
-    return project, int(iid)
+    return project, iid
 
 
 def main(env: Mapping[str, str], out: TextIO, err: TextIO) -> int:

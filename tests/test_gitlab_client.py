@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -66,3 +69,50 @@ def test_writes_are_paced_and_reads_are_not(gl: GitLabDouble) -> None:
     mr.upsert_comment(first, "two")
     mr.issue_comments()
     assert waits == [0.75]
+
+
+def test_a_429_whose_wait_headers_are_not_plain_digits_falls_back_to_the_policy(gl: GitLabDouble) -> None:
+    waits: list[float] = []
+    gl.fail_next("GET", r"/merge_requests/3$", status=429, body="Retry later",
+                 headers={"Retry-After": "\u00b2", "RateLimit-Reset": "9" * 5000})
+    assert _client(gl, waits, max_wait_s=5.0).merge_request(PROJECT, 3).info().head_sha == HEAD_SHA
+    assert len(waits) == 1 and 0 < waits[0] <= 5.0
+
+
+def _write_from_threads(client: GitLabClient, threads: int, writes: int) -> None:
+    """Post `writes` notes from each of `threads` threads that start together (one shared client, as the worker has)."""
+    start = threading.Barrier(threads)
+
+    def post() -> None:
+        start.wait()
+        for n in range(writes):
+            client.write("POST", f"/projects/{quote(PROJECT, safe='')}/merge_requests/3/notes", {"body": f"n{n}"})
+
+    pool = [threading.Thread(target=post) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
+def test_writes_from_several_threads_each_get_their_own_turn(gl: GitLabDouble) -> None:
+    waits: list[float] = []  # the clock stands still: each write must wait one more interval than the one before
+    client = GitLabClient(token="glpat-bot", url=gl.url, sleep=waits.append, clock=lambda: 1000.0, write_interval_s=1.0)
+    _write_from_threads(client, threads=4, writes=3)
+    assert sorted(waits) == [float(n) for n in range(1, 12)] and len(gl.notes(PROJECT, 3)) == 12
+
+
+def test_writes_from_several_threads_reach_gitlab_spaced_by_the_interval(gl: GitLabDouble) -> None:
+    arrivals: list[float] = []
+    handle = gl._handle
+
+    def timed(method: str, *args: Any) -> Any:
+        if method != "GET":
+            arrivals.append(time.monotonic())
+        return handle(method, *args)
+
+    gl._handle = timed  # type: ignore[method-assign]
+    _write_from_threads(GitLabClient(token="glpat-bot", url=gl.url, write_interval_s=0.1), threads=4, writes=3)
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    # The interval is the issue's requirement; half of it is the slack left for a loaded machine's jitter.
+    assert len(arrivals) == 12 and min(gaps) >= 0.05, gaps

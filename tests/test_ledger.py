@@ -20,6 +20,7 @@ from tests.conftest import FIXTURES
 
 PG_ENV = "MISTRAL_REVIEW_TEST_DATABASE_URL"
 MONTH = "2025-01"
+IN_MONTH, IN_FEBRUARY = 1_736_942_400.0, 1_739_577_600.0  # 2025-01-15 12:00 and 2025-02-15 00:00 UTC
 WORKERS, ATTEMPTS, STEP, LIMIT = 8, 20, 0.01, 1.00
 
 
@@ -145,9 +146,9 @@ def test_a_ledger_made_before_alembic_is_upgraded_with_its_rows(tmp_path: Path) 
     # New work runs on the upgraded ledger: the old queued job is claimed, reserves, books a call, finishes.
     job = led.claim(queued.id, worker="new", lease_s=30, now=1_700_000_200.0)
     assert job is not None and job.attempts == 1
-    assert led.reserve(job, month="2023-11", amount=0.005, pr_cap=1.0)
-    assert not led.reserve(job, month="2023-11", amount=0.001, pr_cap=1.0)  # $0.0042 + $0.005 + $0.001 > $0.01
-    led.settle(job, month="2023-11", reserved=0.005, usage=Usage(100, 10, 0.0001, 1), model="m", now=1_700_000_300.0)
+    assert led.reserve(job, started_at=1_700_000_250.0, amount=0.005, pr_cap=1.0)
+    assert not led.reserve(job, started_at=1_700_000_250.0, amount=0.001, pr_cap=1.0)  # $0.0042 + $0.005 + $0.001 > $0.01
+    led.settle(job, started_at=1_700_000_250.0, reserved=0.005, usage=Usage(100, 10, 0.0001, 1), model="m")
     assert led.finish(job.id, job.attempts, state="done", now=1_700_000_301.0) == []
     assert led.month_spend("repo", "octo/old", "2023-11")[0] == pytest.approx(0.0043)
     assert led.accept(_new("old-d1", repo="octo/old", head="a" * 40), now=1.0).duplicate == "delivery"
@@ -282,41 +283,57 @@ def test_budgets_are_configuration_and_unknown_scopes_refused(url: str) -> None:
     capped.migrate()
     assert capped.month_spend("repo", "o/r", MONTH) == (0.0, 2.25)
     job = _running(capped, "d1")
-    assert not capped.reserve(job, month=MONTH, amount=3.0)
+    assert not capped.reserve(job, started_at=IN_MONTH, amount=3.0)
     # Another process started without the cap does not see it, and never writes it for anyone else.
     free = Ledger(url)
     assert free.month_spend("repo", "o/r", MONTH) == (0.0, None)
-    assert free.reserve(job, month=MONTH, amount=3.0)
+    assert free.reserve(job, started_at=IN_MONTH, amount=3.0)
     assert capped.month_spend("repo", "o/r", MONTH) == (0.0, 2.25)
-    with pytest.raises(ValueError):
-        capped.reserve(job, month="2025-1", amount=0.1)
 
 
 def test_reserve_is_all_or_nothing_across_scopes(ledger: Ledger, url: str) -> None:
     job = _running(ledger, "d1")
-    assert ledger.reserve(job, month=MONTH, amount=0.04)
-    assert not ledger.reserve(job, month=MONTH, amount=0.02)  # installation 7 is full
+    assert ledger.reserve(job, started_at=IN_MONTH, amount=0.04)
+    assert not ledger.reserve(job, started_at=IN_MONTH, amount=0.02)  # installation 7 is full
     assert _month_row(url, "repo", "o/r", MONTH) == (0, 40_000)  # the repo kept nothing of the failed try
     other = _running(ledger, "d2", installation=9, pr=2)
-    assert ledger.reserve(other, month=MONTH, amount=0.06)  # no cap on installation 9
-    assert not ledger.reserve(other, month=MONTH, amount=0.01)  # repo is full
-    assert ledger.reserve(job, month="2025-02", amount=0.05)  # a new month
+    assert ledger.reserve(other, started_at=IN_MONTH, amount=0.06)  # no cap on installation 9
+    assert not ledger.reserve(other, started_at=IN_MONTH, amount=0.01)  # repo is full
+    assert ledger.reserve(job, started_at=IN_FEBRUARY, amount=0.05)  # a new month
     free = _running(ledger, "d3", repo="free/repo", installation=None)
-    assert ledger.reserve(free, month=MONTH, amount=1000.0)  # no budget at all
+    assert ledger.reserve(free, started_at=IN_MONTH, amount=1000.0)  # no budget at all
 
 
 def test_settle_books_the_call_and_moves_the_hold_into_spent(ledger: Ledger, url: str) -> None:
     job = _running(ledger, "d1")
-    assert ledger.reserve(job, month=MONTH, amount=0.05)
-    assert ledger.settle(job, month=MONTH, reserved=0.05, usage=Usage(1000, 200, 0.03, 1), model="m-1", now=120)
+    assert ledger.reserve(job, started_at=IN_MONTH, amount=0.05)
+    assert ledger.settle(job, started_at=IN_MONTH, reserved=0.05, usage=Usage(1000, 200, 0.03, 1), model="m-1")
     assert ledger.month_spend("repo", "o/r", MONTH) == (0.03, 0.10)
     assert ledger.month_spend("installation", "7", MONTH) == (0.03, 0.05)
     assert _month_row(url, "repo", "o/r", MONTH) == (30_000, 0)
     (call,) = ledger.calls(repo="o/r")
     assert (call.job_id, call.attempt, call.model, call.cost_usd, call.review_id) == (job.id, 1, "m-1", 0.03, None)
     assert ledger.pr_totals("o/r", 1) == (1000, 200, 0.03)
-    ledger.settle(job, month=MONTH, reserved=0.0, usage=None, model="m-1", now=121)  # a failed call: nothing booked
+    ledger.settle(job, started_at=IN_MONTH, reserved=0.0, usage=None, model="m-1")  # a failed call: nothing booked
     assert len(ledger.calls()) == 1
+
+
+def test_a_call_across_midnight_at_month_end_counts_in_the_month_it_started_both_in_budget_and_call_list(
+        ledger: Ledger, url: str) -> None:
+    from bot.review.ports import Call
+    from bot.server.worker import LedgerBudget
+
+    job = _running(ledger, "d1")
+    times = iter([_utc(2025, 1, 31, 23, 59, 50), _utc(2025, 2, 1, 0, 0, 5)])  # the call starts, then returns
+    gate = LedgerBudget(ledger, job, threading.Event(), lambda: next(times))
+    asked = Call(reserved=0.05, model="m", budget_usd=1.0)
+    assert gate.reserve(asked)
+    assert _month_row(url, "repo", "o/r", "2025-01") == (0, 50_000)
+    gate.settle(Call(0.05, "m", 1.0, usage=Usage(1000, 200, 0.03, 1)))
+    assert ledger.month_spend("repo", "o/r", "2025-01") == (0.03, 0.10)
+    assert ledger.month_spend("repo", "o/r", "2025-02")[0] == 0.0
+    assert _month_row(url, "repo", "o/r", "2025-01") == (30_000, 0)  # the hold went back where it was taken
+    assert [c.cost_usd for c in ledger.calls(month="2025-01")] == [0.03] and ledger.calls(month="2025-02") == []
 
 
 def test_per_pr_cap_holds_under_concurrent_reservations(ledger: Ledger) -> None:
@@ -326,9 +343,9 @@ def test_per_pr_cap_holds_under_concurrent_reservations(ledger: Ledger) -> None:
     def batch() -> None:
         barrier.wait()
         for _ in range(5):
-            if ledger.reserve(job, month=MONTH, amount=0.001, pr_cap=0.003):
+            if ledger.reserve(job, started_at=IN_MONTH, amount=0.001, pr_cap=0.003):
                 granted.append(1)
-                ledger.settle(job, month=MONTH, reserved=0.001, usage=Usage(10, 10, 0.0008, 1), model="m", now=1)
+                ledger.settle(job, started_at=IN_MONTH, reserved=0.001, usage=Usage(10, 10, 0.0008, 1), model="m")
 
     threads = [threading.Thread(target=batch) for _ in range(8)]
     for t in threads:
@@ -341,14 +358,14 @@ def test_per_pr_cap_holds_under_concurrent_reservations(ledger: Ledger) -> None:
 
 def test_a_lost_attempts_call_is_booked_but_its_hold_stays_released(ledger: Ledger, url: str) -> None:
     first = _running(ledger, "d1", now=100)
-    assert ledger.reserve(first, month=MONTH, amount=0.04, pr_cap=1.0)
+    assert ledger.reserve(first, started_at=IN_MONTH, amount=0.04, pr_cap=1.0)
     second = ledger.claim(first.id, worker="w2", lease_s=30, now=200)  # first's lease ran out: its hold comes back
     assert second is not None and _month_row(url, "repo", "o/r", MONTH) == (0, 0)
-    assert not ledger.reserve(first, month=MONTH, amount=0.01)  # the old attempt may not reserve
-    assert not ledger.settle(first, month=MONTH, reserved=0.04, usage=Usage(1, 1, 0.02, 1), model="m", now=201)
+    assert not ledger.reserve(first, started_at=IN_MONTH, amount=0.01)  # the old attempt may not reserve
+    assert not ledger.settle(first, started_at=IN_MONTH, reserved=0.04, usage=Usage(1, 1, 0.02, 1), model="m")
     assert _month_row(url, "repo", "o/r", MONTH) == (20_000, 0)  # booked (it was paid), nothing released twice
     assert ledger.pr_totals("o/r", 1)[2] == 0.02
-    assert ledger.reserve(second, month=MONTH, amount=0.03)
+    assert ledger.reserve(second, started_at=IN_MONTH, amount=0.03)
     ledger.finish(second.id, second.attempts, state="failed", detail="boom", now=202)  # holds go back on failure too
     assert _month_row(url, "repo", "o/r", MONTH) == (20_000, 0)
 
@@ -364,10 +381,10 @@ def _reserve_in_a_process(url: str, job: Job, barrier: Any) -> int | str:
         barrier.wait(timeout=60)
         ok = 0
         for i in range(ATTEMPTS):
-            if led.reserve(job, month=MONTH, amount=STEP):
+            if led.reserve(job, started_at=IN_MONTH, amount=STEP):
                 ok += 1
                 if i % 2:
-                    led.settle(job, month=MONTH, reserved=STEP, usage=Usage(1, 1, STEP, 1), model="m", now=1.0)
+                    led.settle(job, started_at=IN_MONTH, reserved=STEP, usage=Usage(1, 1, STEP, 1), model="m")
         led.close()
         return ok
     except Exception as exc:  # noqa: BLE001 - the parent reports it
@@ -407,7 +424,7 @@ def _review(pr: int, finished: float, cost: float, **kw: Any) -> ReviewRow:
 
 def test_reviews_are_recorded_filtered_and_linked_to_their_calls(ledger: Ledger) -> None:
     job = _running(ledger, "d1")
-    ledger.settle(job, month=MONTH, reserved=0.0, usage=Usage(1000, 200, 0.001234, 1), model="small", now=5)
+    ledger.settle(job, started_at=IN_MONTH, reserved=0.0, usage=Usage(1000, 200, 0.001234, 1), model="small")
     jan = _review(1, _utc(2025, 1, 31, 23, 59, 59), 0.001234, job_id=job.id, installation_id=7, model="small")
     feb = _review(1, _utc(2025, 2, 1), 0.002)
     other = _review(2, _utc(2025, 1, 15), 0.5)

@@ -73,7 +73,7 @@ def test_the_pr_marker_follows_the_ledger_when_the_ledger_knows_more(tmp_path: P
         lost = ledger.claim(ledger.accept(NewJob("d4", "pull_request", REPO, 5, "04" * 20, None), now=0.5).job_id or "",
                             worker="dead", lease_s=1, now=0.5)
         assert lost is not None
-        ledger.settle(lost, month="1970-01", reserved=0.03, usage=Usage(100_000, 20_000, 0.027, 1), model="m", now=0.6)
+        ledger.settle(lost, started_at=0.6, reserved=0.03, usage=Usage(100_000, 20_000, 0.027, 1), model="m")
         ledger.finish(lost.id, lost.attempts, state="failed", detail="killed", now=0.7)
         gh.add_pull(REPO, 5, base_sha=BASE_SHA, head_sha="05" * 20, files=diff_files("tiny-one-line-fix.diff"))
         job = ledger.accept(NewJob("d5", "pull_request", REPO, 5, "05" * 20, None), now=1.0)

@@ -11,7 +11,6 @@ re-anchoring: the share of cited comments whose `quote` is the text of the line 
 from __future__ import annotations
 
 import statistics
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from bot.core.guidance import GuidanceError, PathRule, parse_path_rules
 from bot.core.reply import Comment, line_number
 from bot.core.reply_reader import read_reply
 from bot.core.severity import Severity
+from bot.core.tomlfile import TomlError, load_toml
 
 CLEAN = "clean"
 CLASSES = frozenset({
@@ -99,16 +99,19 @@ def _seeded(entry: Any) -> Seeded:
 def parse_case(case_id: str, text: str) -> CaseSpec:
     """Read one case's TOML; raise CaseError with a one-line reason when it is not usable."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError(f"case {case_id}: not valid TOML ({exc})") from None
+        data = load_toml(text)
+    except TomlError as exc:
+        raise CaseError(f"case {case_id}: {exc}") from None
     try:
         kind, language = data.get("class"), data.get("language")
         if kind not in CLASSES:
             raise CaseError(f"class must be one of {', '.join(sorted(CLASSES))}, not {kind!r}")
         if language not in LANGUAGES:
             raise CaseError(f"language must be one of {', '.join(sorted(LANGUAGES))}, not {language!r}")
-        seeded = tuple(_seeded(e) for e in data.get("seeded", []))
+        entries = data.get("seeded", [])
+        if not isinstance(entries, list):
+            raise CaseError("seeded must be [[seeded]] tables")
+        seeded = tuple(_seeded(e) for e in entries)
         if (kind == CLEAN) != (not seeded):
             raise CaseError("a clean case has no seeded lines; any other case has at least one")
         if len(seeded) > MAX_SEEDED:

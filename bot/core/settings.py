@@ -6,7 +6,6 @@ Pure: the environment and the file's text are arguments, never read here.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from bot.core.classify import DEFAULT_IGNORE, GlobError, check_globs
 from bot.core.guidance import GuidanceError, PathRule, check_language, parse_path_rules
 from bot.core.severity import Severity
 from bot.core.spend import Price, price_for
+from bot.core.tomlfile import TomlError, load_toml
 
 MODEL_CONTEXT = 256_000
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
@@ -56,19 +56,32 @@ class Settings:
     review_bots: bool = False
     skip_labels: tuple[str, ...] = ("no-ai-review",)
     allowed_models: tuple[str, ...] = ()  # models a repo file may pick; empty: only the configured one
+    price_models: tuple[str, ...] = ()  # models the operator's price applies to; empty: the configured model
+    priced_model: str | None = None  # the configured model, pinned once a repo file picks another
+
+    @property
+    def _price_override(self) -> dict[str, float | None]:
+        """Return the operator's price where it applies to this model: a repo file's pick gets the list price."""
+        if self.price_models:
+            applies = self.model in self.price_models
+        else:
+            applies = self.priced_model is None or self.model == self.priced_model
+        return {"input_per_m": self.price_input, "output_per_m": self.price_output} if applies else {}
 
     @property
     def priced(self) -> bool:
-        """Return whether the model has a price: listed, or set by the operator."""
-        return price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output) is not None
+        """Return whether the model has a price: listed, or set by the operator for it."""
+        return price_for(self.model, **self._price_override) is not None
 
     @property
     def price(self) -> Price:
         """Return the price per million tokens in force; a model with none is a ConfigError, never a guess."""
-        price = price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output)
+        price = price_for(self.model, **self._price_override)
         if price is None:
-            raise ConfigError(f"model {self.model!r} has no built-in price: set MISTRAL_REVIEW_PRICE_INPUT and "
-                              "MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
+            listed = f" and is not in MISTRAL_REVIEW_PRICE_MODELS ({', '.join(self.price_models)})" \
+                if self.price_models else ""
+            raise ConfigError(f"model {self.model!r} has no built-in price{listed}: set MISTRAL_REVIEW_PRICE_INPUT "
+                              "and MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
         return price
 
     def read_timeout_s(self, input_tokens: int) -> float:
@@ -117,6 +130,7 @@ ENV_NAMES = {
     "MISTRAL_REVIEW_RETRY_MAX_WAIT_S": "retry_max_wait_s",
     "MISTRAL_REVIEW_RETRY_TOTAL_S": "retry_total_s",
     "MISTRAL_REVIEW_ALLOWED_MODELS": "allowed_models",
+    "MISTRAL_REVIEW_PRICE_MODELS": "price_models",
 }
 
 # Keys a repo's `.github/mistral-review.toml` may set. Endpoint and key are the operator's, not the repo's.
@@ -127,13 +141,19 @@ REPO_KEYS = frozenset({
 })
 
 
+def _shown(value: Any) -> str:
+    """Return a bad value as a warning quotes it: its repr, cut at 60 characters (a repo file may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _number(key: str, value: Any, kind: type, low: float, high: float) -> Any:
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, not {value!r}") from None
+        raise ConfigError(f"{key} must be a number, not {_shown(value)}") from None
     if isinstance(value, bool) or not low <= number <= high:
-        raise ConfigError(f"{key} must be between {low:g} and {high:g}, not {value!r}")
+        raise ConfigError(f"{key} must be between {low:g} and {high:g}, not {_shown(value)}")
     return number
 
 
@@ -152,7 +172,7 @@ def _flag(key: str, value: Any) -> bool:
         return True
     if str(value).strip().lower() in ("false", "0", "no", "off", ""):
         return False
-    raise ConfigError(f"{key} must be true or false, not {value!r}")
+    raise ConfigError(f"{key} must be true or false, not {_shown(value)}")
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -182,11 +202,11 @@ def _convert(key: str, value: Any) -> Any:
             raise ConfigError(f"min_severity must be one of {', '.join(s.value for s in Severity)}") from None
     if key == "reasoning_effort":
         if str(value) not in ("none", "low", "medium", "high"):
-            raise ConfigError(f"reasoning_effort must be none, low, medium or high, not {value!r}")
+            raise ConfigError(f"reasoning_effort must be none, low, medium or high, not {_shown(value)}")
         return str(value)
     if key == "response_format":
         if str(value) not in RESPONSE_FORMATS:
-            raise ConfigError(f"response_format must be {', '.join(RESPONSE_FORMATS)}, not {value!r}")
+            raise ConfigError(f"response_format must be {', '.join(RESPONSE_FORMATS)}, not {_shown(value)}")
         return str(value)
     if key == "ignore":
         globs = _globs(key, value)
@@ -195,7 +215,7 @@ def _convert(key: str, value: Any) -> Any:
         except GlobError as exc:
             raise ConfigError(f"ignore: {exc}") from None
         return globs
-    if key in ("skip_labels", "allowed_models"):
+    if key in ("skip_labels", "allowed_models", "price_models"):
         return _globs(key, value)
     if key == "review_bots":
         return _flag(key, value)
@@ -214,9 +234,9 @@ def _convert(key: str, value: Any) -> Any:
 def parse_repo_config(text: str, base: Settings) -> tuple[Settings, list[str]]:
     """Apply a repo's TOML file to settings; every problem is reported and that key keeps its value."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return base, [f"{REPO_CONFIG_PATH} is not valid TOML ({exc}); using the defaults"]
+        data = load_toml(text)
+    except TomlError as exc:
+        return base, [f"{REPO_CONFIG_PATH} is {exc}; using the defaults"]
     problems: list[str] = []
     settings = base
     for key, value in data.items():
@@ -227,18 +247,25 @@ def parse_repo_config(text: str, base: Settings) -> tuple[Settings, list[str]]:
             settings = settings.with_values({key: value})
         except ConfigError as exc:
             problems.append(f"{REPO_CONFIG_PATH}: {exc}; default kept")
+    if settings.model != base.model and base.priced_model is None:  # the operator's price stays with their model
+        settings = dataclasses.replace(settings, priced_model=base.model)
     return settings, problems
 
 
 def check_model(settings: Settings, *, configured: str) -> tuple[Settings, str | None]:
-    """Keep a repo file's model only when the operator allows it and it has a price; else the configured one, and why."""
+    """Keep a repo file's model only when the operator allows it and it has a price; else the configured one, and why.
+
+    The operator's price (MISTRAL_REVIEW_PRICE_*) is for `configured` (or MISTRAL_REVIEW_PRICE_MODELS): a repo
+    file's pick of another model is priced from the built-in table.
+    """
+    settings = dataclasses.replace(settings, priced_model=configured)
     if settings.model == configured:
         return settings, None
     allowed = settings.allowed_models or (configured,)
     if settings.model not in allowed:
         why = f"is not one the operator allows ({', '.join(allowed)})"
     elif not settings.priced:
-        why = "has no known price (the operator can set MISTRAL_REVIEW_PRICE_INPUT and _OUTPUT)"
+        why = "has no known price (the operator can list it in MISTRAL_REVIEW_PRICE_MODELS)"
     else:
         return settings, None
     note = f"{REPO_CONFIG_PATH}: model {settings.model!r} {why}; {configured} was used instead."

@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.core.diff import DiffError, FileDiff, decode, parse_diff
 from bot.core.errors import UsageError
 from bot.core.eval_scoring import CaseError, CaseSpec, parse_case
+from bot.core.tomlfile import MAX_TOML_BYTES
 
 SHIPPED = Path(__file__).resolve().parent / "cases"
 
@@ -20,9 +21,11 @@ class Case:
     files: tuple[FileDiff, ...]
 
 
-def _read(path: Path, case_id: str) -> bytes:
+def _read(path: Path, case_id: str, limit: int = -1) -> bytes:
+    """Read a case's file; with `limit`, no more than that many bytes (one more, so oversize shows)."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            return handle.read(limit if limit < 0 else limit + 1)
     except OSError as exc:
         raise UsageError(f"case {case_id}: cannot read {path.name} ({exc.strerror})") from None
 
@@ -31,7 +34,7 @@ def _load(toml_path: Path) -> Case:
     case_id = toml_path.stem
     diff_path = toml_path.with_suffix(".diff")
     try:
-        spec = parse_case(case_id, decode(_read(toml_path, case_id)))
+        spec = parse_case(case_id, decode(_read(toml_path, case_id, MAX_TOML_BYTES)))
         files = tuple(parse_diff(_read(diff_path, case_id)))
     except CaseError as exc:
         raise UsageError(str(exc)) from None

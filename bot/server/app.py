@@ -32,7 +32,7 @@ from bot.server.clients import Clients
 from bot.server.dashboard import render_dashboard
 from bot.server.gitlab_hook import register_gitlab_webhook
 from bot.server.ledger import Ledger, NewJob
-from bot.server.logs import delivery_id
+from bot.server.logs import clean_delivery, delivery_id
 from bot.server.metrics import Metrics
 from bot.server.sessions import COOKIE, SESSION_S, new_session, valid_session
 from bot.server.settings import ServerSettings
@@ -194,7 +194,7 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
 def _github_webhook(hooks: WebhookHandler, metrics: Metrics) -> tuple[Response, int]:
     """POST /webhook: one GitHub delivery."""
     event = request.headers.get("X-GitHub-Event", "")
-    delivery_id.set(request.headers.get("X-GitHub-Delivery", ""))
+    delivery_id.set(clean_delivery(request.headers.get("X-GitHub-Delivery")))
     status, body = hooks.handle(event)
     metrics.webhook(event if event in LABELLED_EVENTS else "other", str(status))
     log.info("webhook %s -> %d %s", event[:40] or "-", status, body.get("status") or body.get("error", ""))

@@ -24,7 +24,7 @@ from bot.hosts.gitlab.events import (
     verify_token,
 )
 from bot.server.body import Answer, json_object, limited_body
-from bot.server.logs import delivery_id
+from bot.server.logs import clean_delivery, delivery_id
 from bot.server.settings import GitLabHookSettings, ServerSettings
 
 log = logging.getLogger("mistral_review.server")
@@ -45,8 +45,8 @@ def _authenticate(settings: GitLabHookSettings, raw: bytes, now: float) -> None:
 
 def _delivery() -> str:
     headers = request.headers
-    return (headers.get("Idempotency-Key") or headers.get("webhook-id") or headers.get("X-Gitlab-Event-UUID")
-            or f"gitlab-{time.time_ns()}")[:200]
+    return clean_delivery(headers.get("Idempotency-Key") or headers.get("webhook-id")
+                          or headers.get("X-Gitlab-Event-UUID")) or f"gitlab-{time.time_ns()}"
 
 
 def _handle(settings: GitLabHookSettings, submit: Submit, now: float, max_body: int, review_drafts: bool) -> Answer:

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.core.errors import ReviewError
+from bot.core.numbers import ID_DIGITS, bounded_int
 from bot.hosts.gitlab.commands import accept_review_command
 from bot.hosts.gitlab.merge_request import MergeRequestHandle
 from bot.review.ports import PullPort
@@ -55,7 +56,7 @@ def _open_gitlab(clients: Clients, job: Job) -> Opened | Ended:
     client = clients.gitlab()
     mr = client.merge_request(job.project_id if job.project_id is not None else job.repo, job.pr_number)
     if job.comment_id is not None:
-        user = int(job.commenter) if job.commenter.isdigit() else None
+        user = bounded_int(job.commenter, ID_DIGITS)
         try:
             refused = accept_review_command(mr, user, job.comment_id)
         except ReviewError as exc:  # unverifiable is refused (fail closed)

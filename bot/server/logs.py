@@ -12,6 +12,12 @@ from collections.abc import Iterable
 from bot.core.masking import MASK, mask_line
 
 delivery_id: contextvars.ContextVar[str] = contextvars.ContextVar("delivery_id", default="")
+MAX_DELIVERY = 200
+
+
+def clean_delivery(value: str | None) -> str:
+    """Return a delivery id header as the ledger and the logs keep it: printable characters, at most 200."""
+    return "".join(ch for ch in (value or "")[:MAX_DELIVERY] if ch.isprintable())
 
 
 class JsonFormatter(logging.Formatter):

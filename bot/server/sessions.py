@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import secrets
 
+from bot.core.numbers import SECONDS_DIGITS, bounded_int
+
 COOKIE = "mr_dashboard"
 SESSION_S = 8 * 3600
 
@@ -28,8 +30,8 @@ def new_session(token: str, *, now: float) -> str:
 def valid_session(value: str, token: str, *, now: float) -> bool:
     """Return whether a cookie value was signed for `token` and has not expired."""
     body, _, signature = value.rpartition(".")
-    expires = body.rpartition(".")[2]
-    if not (expires.isascii() and expires.isdigit()) or int(expires) <= now:
+    expires = bounded_int(body.rpartition(".")[2], SECONDS_DIGITS)
+    if expires is None or expires <= now:
         return False
     # Bytes, not str: compare_digest refuses non-ASCII text, and a cookie may hold anything.
     return hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), _sign(token, body).encode())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from platformdirs import user_data_path
 
 from bot.core.errors import UsageError
+from bot.core.tomlfile import MAX_TOML_BYTES, TomlError, load_toml
 
 
 def default_data_dir() -> Path:
@@ -167,15 +167,16 @@ def operator_budgets(env: Mapping[str, str]) -> dict[str, Any]:
     if both:
         raise UsageError(f"budgets are set both in MISTRAL_REVIEW_CONFIG and in {', '.join(both)}: keep one")
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        with Path(path).open("rb") as handle:
+            data = load_toml(handle.read(MAX_TOML_BYTES + 1))
     except OSError as exc:
         raise UsageError(f"cannot read MISTRAL_REVIEW_CONFIG {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"MISTRAL_REVIEW_CONFIG {path} is not valid TOML: {exc}") from None
+    except TomlError as exc:
+        raise UsageError(f"MISTRAL_REVIEW_CONFIG {path} is {exc}") from None
     budgets = data.get("budgets", {})
-    monthly = budgets.get("monthly", {})
-    cap = budgets.get("pr_cap_usd")
-    if not isinstance(monthly, dict) or not (cap is None or isinstance(cap, (int, float))):
+    monthly = budgets.get("monthly", {}) if isinstance(budgets, dict) else None
+    cap = budgets.get("pr_cap_usd") if isinstance(budgets, dict) else None
+    if not isinstance(monthly, dict) or not (cap is None or isinstance(cap, (int, float)) and not isinstance(cap, bool)):
         raise UsageError(f"MISTRAL_REVIEW_CONFIG {path}: [budgets] wants pr_cap_usd = USD and monthly = {{ \"repo:o/r\" = USD }}")
     text = "; ".join(f"{target}={amount}" for target, amount in monthly.items())
     return {"pr_budget_cap_usd": None if cap is None else float(cap), "monthly_budgets": parse_budgets(text)}

@@ -9,14 +9,9 @@ from typing import Any
 
 from bot.server.dashboard import DashboardData
 from bot.server.ledger import Ledger
-from bot.server.ledger.schema import scopes
+from bot.server.ledger.schema import month_of, scopes
 from bot.server.settings import ServerSettings
 from bot.server.spend_report import build_report, daily_spend, per_line_extremes, repo_label
-
-
-def current_month(now: float) -> str:
-    """Return the UTC month of a time as YYYY-MM."""
-    return time.strftime("%Y-%m", time.gmtime(now))
 
 
 def ledger_stats(ledger: Ledger, settings: ServerSettings, now: float | None = None) -> dict[str, Any]:
@@ -25,7 +20,7 @@ def ledger_stats(ledger: Ledger, settings: ServerSettings, now: float | None = N
     per_repo: dict[str, float] = defaultdict(float)
     for call in calls:
         per_repo[repo_label(call.host, call.repo)] += call.cost_usd
-    month = current_month(time.time() if now is None else now)
+    month = month_of(time.time() if now is None else now)
     ratios = {}
     for scope, key, _ in ledger.budgets():
         spent, limit = ledger.month_spend(scope, key, month)
@@ -52,7 +47,7 @@ def budget_reader(ledger: Ledger, month: str | None) -> Callable[[str, str], tup
 
 def dashboard_data(ledger: Ledger, now: float) -> DashboardData:
     """Gather this month's figures for the dashboard from the ledger."""
-    month = current_month(now)
+    month = month_of(now)
     rows, calls = ledger.reviews(month=month), ledger.calls(month=month)
 
     report = build_report(rows, calls, month=month, budget=budget_reader(ledger, month))

@@ -15,7 +15,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 from bot.core.errors import ReviewError
 from bot.core.marker import derive_key
@@ -28,7 +27,7 @@ from bot.review.pull_flow import review_pull
 from bot.server.clients import Clients
 from bot.server.hostjobs import Ended, open_job, pull_url
 from bot.server.ledger import Job, Ledger, ReviewRow
-from bot.server.ledger.schema import scopes
+from bot.server.ledger.schema import month_of, scopes
 from bot.server.logs import delivery_id
 from bot.server.queue import JobQueue
 from bot.server.settings import ServerSettings
@@ -41,11 +40,6 @@ class LeaseLost(ReviewError):
     """Another attempt holds the job now: this one must stop."""
 
 
-def month_of(epoch: float) -> str:
-    """Return the UTC month (YYYY-MM) of a time."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m")
-
-
 def open_ledger(settings: ServerSettings) -> Ledger:
     """Open (and migrate) the ledger with the operator's budgets: PostgreSQL when DATABASE_URL is set, else SQLite."""
     budgets = {(scope, key): dollars for scope, key, dollars in settings.monthly_budgets}
@@ -56,17 +50,23 @@ def open_ledger(settings: ServerSettings) -> Ledger:
 
 
 class LedgerBudget:
-    """The monthly and per-PR budgets as a gate on each model call (atomic across workers), fenced by the lease."""
+    """The monthly and per-PR budgets as a gate on each model call (atomic across workers), fenced by the lease.
 
-    def __init__(self, ledger: Ledger, job: Job, month: str, lost: threading.Event,
-                 clock: Callable[[], float]) -> None:
-        self._ledger, self._job, self._month, self._lost, self._clock = ledger, job, month, lost, clock
+    A call is held and booked in the month it starts in. Its reserve and settle run on the same thread (the
+    engine's batch worker), so the start is kept per thread while batches run side by side.
+    """
+
+    def __init__(self, ledger: Ledger, job: Job, lost: threading.Event, clock: Callable[[], float]) -> None:
+        self._ledger, self._job, self._lost, self._clock = ledger, job, lost, clock
+        self._call = threading.local()
 
     def reserve(self, call: Call) -> bool:
-        """Hold the call's worst case in the month's repo and installation budgets and the PR's."""
+        """Hold the call's worst case in its month's repo and installation budgets and the PR's."""
         if self._lost.is_set():
             raise LeaseLost("the job's lease was lost; stopping before the next model call")
-        if self._ledger.reserve(self._job, month=self._month, amount=call.reserved, pr_cap=call.budget_usd):
+        self._call.started_at = self._clock()
+        if self._ledger.reserve(self._job, started_at=self._call.started_at, amount=call.reserved,
+                                pr_cap=call.budget_usd):
             return True
         if not self._ledger.holds(self._job):
             raise LeaseLost("the job's lease was lost; stopping before the next model call")
@@ -74,8 +74,9 @@ class LedgerBudget:
 
     def settle(self, call: Call) -> None:
         """Book the call (paid whatever happens next) and replace the hold with what it cost."""
-        mine = self._ledger.settle(self._job, month=self._month, reserved=call.reserved, usage=call.usage,
-                                   model=call.model, now=self._clock())
+        started_at = getattr(self._call, "started_at", None)
+        mine = self._ledger.settle(self._job, started_at=self._clock() if started_at is None else started_at,
+                                   reserved=call.reserved, usage=call.usage, model=call.model)
         if not mine or self._lost.is_set():
             raise LeaseLost("the job's lease was lost; its reply is booked but not posted")
 
@@ -165,7 +166,7 @@ class Worker:
                                 review_drafts=self.settings.review_drafts, run_id=job.id,
                                 expected_head=None if job.comment_id is not None else job.head_sha,
                                 budget_cap_usd=self.settings.pr_budget_cap_usd,
-                                gates=(LedgerBudget(self.ledger, job, month, lost, self.clock),),
+                                gates=(LedgerBudget(self.ledger, job, lost, self.clock),),
                                 ledger_totals=self.ledger.pr_totals(job.repo, job.pr_number, host=job.host),
                                 notes=budget_alerts(self.ledger, job, month),
                                 marker_key=derive_key(self.settings.webhook_secret or self.review_settings.api_key or ""))

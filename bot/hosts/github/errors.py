@@ -8,6 +8,7 @@ import requests
 from github import GithubException
 
 from bot.core.errors import ReviewError
+from bot.core.numbers import SECONDS_DIGITS, bounded_int
 
 
 class GitHubError(ReviewError):
@@ -54,8 +55,8 @@ def retry_hint(exc: BaseException | None) -> float | None:
     if not isinstance(exc, GithubException):
         return None
     headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-    if headers.get("retry-after", "").isdigit():
-        return float(headers["retry-after"])
-    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
-        return float(headers["x-ratelimit-reset"]) - time.time()
-    return None
+    retry_after = bounded_int(headers.get("retry-after"), SECONDS_DIGITS)
+    if retry_after is not None:
+        return float(retry_after)
+    reset = bounded_int(headers.get("x-ratelimit-reset"), SECONDS_DIGITS)
+    return reset - time.time() if headers.get("x-ratelimit-remaining") == "0" and reset is not None else None

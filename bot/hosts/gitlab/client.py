@@ -8,6 +8,7 @@ paced; a POST that creates something is never repeated blind: before a retry, `l
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,7 @@ import gitlab
 from gitlab.exceptions import GitlabError, GitlabHttpError
 
 from bot.core.errors import ReviewError, UsageError
+from bot.core.numbers import SECONDS_DIGITS, bounded_int
 from bot.retry import RetryPolicy, retrying
 
 if TYPE_CHECKING:
@@ -63,7 +65,10 @@ class GitLabClient:
                                  retry_transient_errors=False, keep_base_url=True)
         self._gl.session.hooks["response"].append(self._remember)
         self.web_url = url.rstrip("/") + "/"  # GitLab serves its web pages and its API at the same address
-        self._last_headers: dict[str, str] = {}
+        # One client serves every worker thread: a 429's headers are kept per thread (the hook runs on the thread
+        # that made the request), and the write pacing and the request count are shared under a lock.
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._identity: str | None = identity
         self._user_id: int | None = None
         self._policy, self._sleep, self._clock = RetryPolicy(attempts, max_wait_s, total_s), sleep, clock
@@ -73,20 +78,21 @@ class GitLabClient:
         self.requests = 0  # every HTTP request made, for the figures in bench/
 
     def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         if response.status_code >= 400:
-            self._last_headers = {k.lower(): v for k, v in response.headers.items()}
+            self._local.headers = {k.lower(): v for k, v in response.headers.items()}
 
     def _hint(self, exc: BaseException | None) -> float | None:
         """Return GitLab's own word on how long to wait: Retry-After, else RateLimit-Reset."""
         if not isinstance(exc, GitlabHttpError) or exc.response_code != 429:
             return None
-        headers = self._last_headers
-        if headers.get("retry-after", "").isdigit():
-            return float(headers["retry-after"])
-        if headers.get("ratelimit-reset", "").isdigit():
-            return float(headers["ratelimit-reset"]) - time.time()
-        return None
+        headers = getattr(self._local, "headers", {})
+        retry_after = bounded_int(headers.get("retry-after"), SECONDS_DIGITS)
+        if retry_after is not None:
+            return float(retry_after)
+        reset = bounded_int(headers.get("ratelimit-reset"), SECONDS_DIGITS)
+        return None if reset is None else reset - time.time()
 
     def call(self, what: str, fn: Callable[[], T], *, landed: Callable[[], T | None] | None = None) -> T:
         """Run one request with retries; with `landed`, a retry first checks whether the last try took effect."""
@@ -117,10 +123,13 @@ class GitLabClient:
         self._sleep(seconds)
 
     def _pace(self) -> None:
-        wait = self._last_write + self._write_interval - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        self._last_write = self._clock()
+        """Wait for this write's turn: each write takes the next slot at least the interval after the last one."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._last_write + self._write_interval)
+            self._last_write = slot
+        if slot > now:
+            self._sleep(slot - now)
 
     def get(self, path: str, **query: Any) -> Any:
         """GET one object (JSON)."""

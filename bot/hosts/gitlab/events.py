@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.numbers import SECONDS_DIGITS, bounded_int
+
 DRAFT_TITLE = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s*-|draft\s|wip:|\[wip\]|\(wip\)|wip\s)", re.IGNORECASE)
 SIGNATURE_TOLERANCE_S = 300
 MR_EVENT, NOTE_EVENT = "Merge Request Hook", "Note Hook"
@@ -58,8 +60,13 @@ def verify_token(given: str | None, secret: str) -> None:
     """Check `X-Gitlab-Token` against the configured secret in constant time; raise when it fails."""
     if not given:
         raise SignatureError("missing X-Gitlab-Token")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
+    if not hmac.compare_digest(_utf8(given), _utf8(secret)):
         raise SignatureError("X-Gitlab-Token does not match")
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a header is anyone's to write, and a lone surrogate must be a mismatch, not a crash
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _key(signing_token: str) -> bytes:
@@ -71,7 +78,7 @@ def _key(signing_token: str) -> bytes:
 
 def sign(body: bytes, *, webhook_id: str, timestamp: int, signing_token: str) -> str:
     """Return the `webhook-signature` value GitLab sends (v1, base64 HMAC-SHA256 of id.timestamp.body)."""
-    digest = hmac.new(_key(signing_token), f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    digest = hmac.new(_key(signing_token), _utf8(f"{webhook_id}.{timestamp}.") + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
 
@@ -80,10 +87,11 @@ def verify_signature(body: bytes, *, webhook_id: str | None, timestamp: str | No
     """Check `webhook-signature` (any of its space-separated v1 signatures) and a timestamp within 5 minutes."""
     if not (webhook_id and timestamp and signature):
         raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_S:
+    sent = bounded_int(timestamp, SECONDS_DIGITS)
+    if sent is None or abs(now - sent) > SIGNATURE_TOLERANCE_S:
         raise SignatureError("webhook-timestamp is not within 5 minutes")
-    expected = sign(body, webhook_id=webhook_id, timestamp=int(timestamp), signing_token=signing_token)
-    if not any(hmac.compare_digest(expected.encode(), part.encode()) for part in signature.split()):
+    expected = sign(body, webhook_id=webhook_id, timestamp=sent, signing_token=signing_token)
+    if not any(hmac.compare_digest(expected.encode(), _utf8(part)) for part in signature.split()):
         raise SignatureError("webhook-signature does not match")
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, case, select, update
 
 from bot.core.spend import Usage
 from bot.server.ledger.base import LedgerBase
-from bot.server.ledger.schema import budget_months, calls, check_month, jobs, micros, pr_budgets, scopes, usd
+from bot.server.ledger.schema import budget_months, calls, check_month, jobs, micros, month_of, pr_budgets, scopes, usd
 from bot.server.records import Job
 
 
@@ -32,13 +32,14 @@ class BudgetsMixin(LedgerBase):
             host=job.host, repo=job.repo, pr_number=job.pr_number, spent_micros=0, reserved_micros=0,
         ).on_conflict_do_nothing())
 
-    def reserve(self, job: Job, *, month: str, amount: float, pr_cap: float | None = None) -> bool:
+    def reserve(self, job: Job, *, started_at: float, amount: float, pr_cap: float | None = None) -> bool:
         """Hold `amount` against the monthly caps and the PR's cap, all or nothing, for this attempt of `job`.
 
-        False when it does not fit, or when this attempt no longer holds the job. Each check and add
-        is one statement under the row's lock, so concurrent jobs never hold more than a cap.
+        The month is the one the call starts in (`started_at`), as for its booking by `settle`. False when it
+        does not fit, or when this attempt no longer holds the job. Each check and add is one statement under
+        the row's lock, so concurrent jobs never hold more than a cap.
         """
-        check_month(month)
+        month = month_of(started_at)
         if amount < 0:
             raise ValueError("cannot reserve a negative amount")
         held, found = micros(amount), scopes(job.host, job.repo, job.installation_id)
@@ -67,13 +68,14 @@ class BudgetsMixin(LedgerBase):
                 return False
         return True
 
-    def settle(self, job: Job, *, month: str, reserved: float, usage: Usage | None, model: str, now: float) -> bool:
+    def settle(self, job: Job, *, started_at: float, reserved: float, usage: Usage | None, model: str) -> bool:
         """Book a call the moment it returns and release its hold; return whether this attempt still holds the job.
 
-        The call is booked whatever happens (it was paid); the hold is released only while this
-        attempt holds the job: a later attempt has already taken the old attempt's holds back.
+        The call is booked whatever happens (it was paid), under the time it started: its month's budget and
+        its month's call list are the same month, the one its hold was taken in. The hold is released only
+        while this attempt holds the job: a later attempt has already taken the old attempt's holds back.
         """
-        check_month(month)
+        month = month_of(started_at)
         held, used = micros(reserved), micros(usage.cost_usd) if usage else 0
         with self._write() as conn:
             mine = conn.execute(update(jobs).where(
@@ -89,7 +91,7 @@ class BudgetsMixin(LedgerBase):
                     job_id=job.id, attempt=job.attempts, repo=job.repo, pr_number=job.pr_number,
                     installation_id=job.installation_id, model=model, prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens, cost_micros=used, estimated=usage.estimated,
-                    created_at=now, host=job.host))
+                    created_at=started_at, host=job.host))
         return mine
 
     def _release(self, conn: Connection, found: list[tuple[str, str]], month: str, held: int, used: int) -> None:

@@ -64,7 +64,8 @@ calls = Table(
     Column("pr_number", Integer, nullable=False), Column("installation_id", BigInteger),
     Column("model", Text, nullable=False), Column("prompt_tokens", BigInteger, nullable=False),
     Column("completion_tokens", BigInteger, nullable=False), Column("cost_micros", BigInteger, nullable=False),
-    Column("estimated", Boolean, nullable=False), Column("created_at", Float, nullable=False),
+    Column("estimated", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),  # when the call started: its month is the budget month it drew on
     Column("review_id", BigInteger), Column("host", Text, nullable=False),
 )
 
@@ -83,6 +84,11 @@ def check_month(month: str) -> None:
     """Raise ValueError unless `month` is YYYY-MM."""
     if not _MONTH.fullmatch(month):
         raise ValueError(f"month must be YYYY-MM, got {month!r}")
+
+
+def month_of(epoch: float) -> str:
+    """Return the UTC month (YYYY-MM) of a time: the one month function of budgets, calls and reports."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m")
 
 
 def month_range(month: str) -> tuple[float, float]:

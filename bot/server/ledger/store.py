@@ -34,7 +34,7 @@ class Ledger(JobsMixin):
 
     def calls(self, *, repo: str | None = None, pr_number: int | None = None, month: str | None = None,
               host: str | None = None) -> list[CallRow]:
-        """Return paid model calls, oldest first, filtered by host, repo, PR and the UTC month they returned in."""
+        """Return paid model calls, oldest first, filtered by host, repo, PR and the UTC month they started in."""
         stmt = _filtered(select(calls), calls, calls.c.created_at, repo, pr_number, month, host)
         with self._read() as conn:
             return [_call(r) for r in conn.execute(stmt.order_by(calls.c.created_at, calls.c.id))]
