@@ -207,6 +207,7 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     """Print totals per repo and per PR from the ledger (an empty report before the first review)."""
     import re
 
+    from bot.hosts.github.client import web_url
     from bot.server.settings import ServerSettings
     from bot.server.spend_report import build_report, report_csv, report_json, report_text
     from bot.server.startup import reach
@@ -226,7 +227,8 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     ledger = reach(settings, lambda: open_ledger(settings))
     rows = ledger.reviews(repo=args.repo, pr_number=args.pr, month=args.month, host=args.host)
     calls = ledger.calls(repo=args.repo, pr_number=args.pr, month=args.month, host=args.host)
-    report = build_report(rows, calls, month=args.month, budget=budget_reader(ledger, args.month))
+    report = build_report(rows, calls, month=args.month, budget=budget_reader(ledger, args.month),
+                          github_web=web_url(settings.github_api_url))
     out.write(render(report).rstrip("\n") + "\n")
     return EXIT_OK
 

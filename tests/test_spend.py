@@ -185,3 +185,15 @@ def test_budget_alerts_reach_the_summary_and_metrics(seeded: dict[str, Any], ser
     ratio = next(line for line in text.splitlines() if line.startswith("mistral_review_budget_used_ratio{"))
     assert status == 200 and float(ratio.split()[-1]) >= 0.8
     seeded["mistral"].responder = lambda body, attempt: Reply()
+
+
+def test_a_pr_known_only_by_its_calls_links_to_the_github_the_server_reviews_on() -> None:
+    """On GitHub Enterprise the report's PR links use its own web address, not github.com."""
+    from bot.hosts.github.client import web_url
+    from bot.server.records import CallRow
+    from bot.server.spend_report import build_report
+
+    call = CallRow(None, 1, "octo/demo", 7, None, "mistral-small-2603", 1000, 100, 0.0002, False, 0.0)
+    ghe = build_report([], [call], month=None, github_web=web_url("https://ghe.example.com/api/v3"))
+    assert [pr.pr_url for pr in ghe.prs] == ["https://ghe.example.com/octo/demo/pull/7"]
+    assert build_report([], [call], month=None).prs[0].pr_url == "https://github.com/octo/demo/pull/7"

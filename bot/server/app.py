@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
+from bot.hosts.github.client import web_url
 from bot.hosts.github.events import (
     CancelInstallation,
     CancelPull,
@@ -179,7 +180,8 @@ def create_app(settings: ServerSettings, *, ledger: Ledger, queue: Queue, metric
         if not _authorised(settings.dashboard_token, now=clock()):
             answer = Response("credentials required", 401, {"WWW-Authenticate": 'Basic realm="mistral-review"'})
             return answer
-        return Response(render_dashboard(dashboard_data(ledger, clock())), mimetype="text/html")
+        data = dashboard_data(ledger, clock(), github_web=web_url(settings.github_api_url))
+        return Response(render_dashboard(data), mimetype="text/html")
 
     @app.get("/metrics")
     def metrics_endpoint() -> Response | tuple[Response, int]:

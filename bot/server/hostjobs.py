@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.core.errors import ReviewError
 from bot.core.numbers import ID_DIGITS, bounded_int
+from bot.hosts.github.client import PullRequestHandle
 from bot.hosts.gitlab.commands import accept_review_command
 from bot.hosts.gitlab.merge_request import MergeRequestHandle
 from bot.review.ports import PullPort
@@ -70,4 +71,5 @@ def pull_url(opened: Opened, job: Job) -> str:
     """Return the web address of the job's pull or merge request (known once the flow has read it)."""
     if isinstance(opened.pull, MergeRequestHandle) and opened.pull.web_url:
         return opened.pull.web_url
-    return f"https://github.com/{job.repo}/pull/{job.pr_number}"
+    base = opened.pull.web_base if isinstance(opened.pull, PullRequestHandle) else "https://github.com/"
+    return f"{base}{job.repo}/pull/{job.pr_number}"

@@ -94,8 +94,13 @@ def repo_label(host: str, repo: str) -> str:
 
 
 def build_report(rows: Iterable[ReviewRow], calls: Iterable[CallRow], *, month: str | None,
-                 budget: Callable[[str, str], tuple[float, float | None]] | None = None) -> Report:
-    """Total reviews and paid calls per repo and per PR; `budget(host, repo)` gives (spent, limit) for the month."""
+                 budget: Callable[[str, str], tuple[float, float | None]] | None = None,
+                 github_web: str = "https://github.com/") -> Report:
+    """Total reviews and paid calls per repo and per PR; `budget(host, repo)` gives (spent, limit) for the month.
+
+    `github_web` is the web address of the GitHub the server reviews on (GitHub Enterprise's own), for the links of
+    PRs known only by their calls.
+    """
     by_repo: dict[tuple[str, str], dict[str, Any]] = defaultdict(_empty)
     by_pr: dict[tuple[str, str, int], dict[str, Any]] = defaultdict(_empty)
     urls: dict[tuple[str, str, int], str] = {}
@@ -108,7 +113,7 @@ def build_report(rows: Iterable[ReviewRow], calls: Iterable[CallRow], *, month: 
         _add_call(by_pr[(call.host, call.repo, call.pr_number)], call)
         # GitLab's address needs the instance's URL, which a call row does not carry: no link then
         urls.setdefault((call.host, call.repo, call.pr_number),
-                        "" if call.host == "gitlab" else f"https://github.com/{call.repo}/pull/{call.pr_number}")
+                        "" if call.host == "gitlab" else f"{github_web}{call.repo}/pull/{call.pr_number}")
     repos = []
     for (host, repo), values in sorted(by_repo.items()):
         spent, limit = budget(host, repo) if budget else (None, None)

@@ -45,12 +45,12 @@ def budget_reader(ledger: Ledger, month: str | None) -> Callable[[str, str], tup
     return budget
 
 
-def dashboard_data(ledger: Ledger, now: float) -> DashboardData:
+def dashboard_data(ledger: Ledger, now: float, *, github_web: str = "https://github.com/") -> DashboardData:
     """Gather this month's figures for the dashboard from the ledger."""
     month = month_of(now)
     rows, calls = ledger.reviews(month=month), ledger.calls(month=month)
 
-    report = build_report(rows, calls, month=month, budget=budget_reader(ledger, month))
+    report = build_report(rows, calls, month=month, budget=budget_reader(ledger, month), github_web=github_web)
     cheapest, dearest = per_line_extremes(rows)
     return DashboardData(
         month=month, reviews=len(rows), prompt_tokens=sum(c.prompt_tokens for c in calls),

@@ -118,6 +118,11 @@ class PullRequestHandle:
     def __init__(self, client: GitHubClient, repository: Repository, pr: PullRequest, repo: str) -> None:
         self._client, self._repo, self._pr, self._repo_name = client, repository, pr, repo
 
+    @property
+    def web_base(self) -> str:
+        """Return the web address of the GitHub (or GitHub Enterprise) this pull request lives on."""
+        return self._client.web_url
+
     def info(self) -> PullInfo:
         """Read the pull request."""
         raw: dict[str, Any] = self._client.call("read the pull request", lambda: self._fetch_raw())
