@@ -92,3 +92,17 @@ def test_an_ambiguous_header_is_split_where_both_sides_agree() -> None:
     assert split_git_header("my file my file") == ("my file", "my file")
     assert split_git_header('a/x "b/\\303\\251"') == ("a/x", "b/\u00e9")
     assert split_git_header("a/x b/y") is None
+
+
+def test_the_cli_diff_ignores_user_settings_that_change_git_output(repo: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.hosts.localgit import branch_diff
+
+    hostile = tmp_path / "gitconfig"
+    hostile.write_text("[diff]\n\tnoprefix = true\n\tmnemonicPrefix = true\n\texternal = false\n"
+                       "[color]\n\tui = always\n\tdiff = always\n[core]\n\tquotepath = true\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(hostile))
+    _git(repo, "branch", "-f", "base", "HEAD~1")
+    diff, base = branch_diff(repo, "base")
+    assert base == "base" and b"\x1b[" not in diff and b"--- a/" in diff
+    assert {(f.path, f.status) for f in parse_diff(diff)} == EXPECTED
