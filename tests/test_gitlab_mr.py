@@ -324,3 +324,18 @@ def test_drafts_left_on_an_older_head_are_replaced_not_published(gl: GitLabDoubl
     notes = diff_notes(gl)
     assert len(notes) == len(result["comments"]) >= 2 and {n["position"]["head_sha"] for n in notes} == {new_head}
     assert gl.projects[PROJECT].mrs[3].drafts == []
+
+
+def test_a_merge_request_blob_over_the_cap_is_listed_and_not_sent(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    entries = diff_entries("tiny-one-line-fix.diff") + diff_entries("new-file.diff")
+    entries[0].update(diff="", too_large=True)
+    gl.add_mr(PROJECT, 3, diffs=entries, head=HEAD_SHA, base=BASE_SHA)
+    files = gl.projects[PROJECT].files
+    files[(BASE_SHA, "src/requests/utils.py")] = b"x = 1\n" * 400_000
+    files[(HEAD_SHA, "src/requests/utils.py")] = b"x = 2\n" * 400_000
+    mistral.responder = each_file()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    assert ("src/requests/utils.py", "too-large") in {(s["path"], s["reason"]) for s in result["skipped"]}
+    sent = "\n".join(mistral.user_messages())
+    assert "x = 2" not in sent and "tests/typing/typing_route.py" in sent

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,7 @@ from bot.core.classify import SkipReason
 from bot.core.diff import DiffError
 from bot.core.sizecaps import SizeCaps, screen_diff
 from tests.doubles.github import GitHubDouble
-from tests.doubles.gitlab import GitLabDouble
 from tests.doubles.mistral import MistralDouble
-from tests.mergerequests import PROJECT, diff_entries, review_mr
 from tests.modelreplies import first_added
 from tests.pullrequests import BASE_SHA, HEAD_SHA, REPO, diff_files, open_pull, review_pr
 
@@ -129,25 +126,3 @@ def test_a_pull_request_file_over_the_caps_is_listed_and_its_blob_never_fetched(
     sent = "\n".join(mistral.user_messages())
     assert "zzzz" not in sent and "big.csv" not in sent and "src/requests/utils.py" in sent
 
-
-@pytest.fixture()
-def gl() -> Iterator[GitLabDouble]:
-    with GitLabDouble() as double:
-        double.add_project(PROJECT)
-        yield double
-    assert double.crashes == []
-
-
-def test_a_merge_request_blob_over_the_cap_is_listed_and_not_sent(gl: GitLabDouble, mistral: MistralDouble) -> None:
-    entries = diff_entries("tiny-one-line-fix.diff") + diff_entries("new-file.diff")
-    entries[0].update(diff="", too_large=True)
-    gl.add_mr(PROJECT, 3, diffs=entries, head=HEAD_SHA, base=BASE_SHA)
-    files = gl.projects[PROJECT].files
-    files[(BASE_SHA, "src/requests/utils.py")] = b"x = 1\n" * 400_000
-    files[(HEAD_SHA, "src/requests/utils.py")] = b"x = 2\n" * 400_000
-    mistral.responder = first_added()
-    code, result, err = review_mr(gl, mistral)
-    assert code == 0, err
-    assert ("src/requests/utils.py", "too-large") in {(s["path"], s["reason"]) for s in result["skipped"]}
-    sent = "\n".join(mistral.user_messages())
-    assert "x = 2" not in sent and "tests/typing/typing_route.py" in sent
