@@ -106,3 +106,10 @@ def test_the_cli_diff_ignores_user_settings_that_change_git_output(repo: Path, t
     diff, base = branch_diff(repo, "base")
     assert base == "base" and b"\x1b[" not in diff and b"--- a/" in diff
     assert {(f.path, f.status) for f in parse_diff(diff)} == EXPECTED
+
+
+def test_a_header_line_longer_than_two_paths_is_not_split_but_its_file_is_still_read() -> None:
+    name = "d/" + "x " * 5_000 + ".py"
+    assert split_git_header(f"a/{name} b/{name}") is None
+    diff = f"diff --git a/{name} b/{name}\n--- a/{name}\t\n+++ b/{name}\t\n@@ -1 +1 @@\n-a\n+b\n"
+    assert [f.path for f in parse_diff(diff)] == [name]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEV_NULL = "/dev/null"
+MAX_HEADER = 2 * 4096 + 16  # two names of git's longest path: the split below compares names, so bound it
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
 
@@ -59,6 +60,8 @@ def split_git_header(rest: str) -> tuple[str, str] | None:
     (a rename also has `rename from`/`rename to` lines), so the split is where both sides agree.
     """
     rest = rest.rstrip("\r")
+    if len(rest) > MAX_HEADER:
+        return None
     first = c_unquote(rest)
     if first is not None:
         after = rest[first[1]:]
