@@ -11,10 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.core.diff import DiffError, parse_diff
+from bot.core.diff import DiffError
 from bot.core.errors import ReviewError, UsageError
 from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
+from bot.core.sizecaps import parse_capped
 
 if TYPE_CHECKING:
     from bot.review.ports import PullPort, ReviewRequest
@@ -123,11 +124,12 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
 
     diff, settings = _read_diff(args, stdin, Settings.from_env(env), err)
     try:
-        files = parse_diff(diff)
+        files, too_large = parse_capped(diff)
     except DiffError as exc:
         raise UsageError(str(exc)) from None
     counter, prompts = default_counter(), load_prompts()
-    plan = plan_review(files, settings, counter=counter, prompts=prompts, budget_left_usd=settings.budget_usd)
+    plan = plan_review(files, settings, counter=counter, prompts=prompts, budget_left_usd=settings.budget_usd,
+                       already_skipped=too_large)
     if args.dry_run:
         _emit(out, args.format, lambda: plan_json(plan, settings.price), lambda: plan_text(plan, settings.price))
         return EXIT_OK

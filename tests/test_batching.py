@@ -84,3 +84,29 @@ def test_a_budget_keeps_source_before_tests_and_docs(counter, prompts) -> None: 
     sent = [p for b in tight.batches for p in b.paths]
     assert "src/requests/utils.py" in sent and "docs/cli.rst" not in sent
     assert {s.path for s in tight.skipped if s.reason is SkipReason.OVER_BUDGET} >= {"docs/cli.rst"}
+
+
+def test_a_line_larger_than_the_room_is_listed_never_sent_over_the_limit(counter, prompts) -> None:  # type: ignore[no-untyped-def]
+    lines = ["def ok():", "    return 1", "BLOB = '" + " ".join(f"w{i}" for i in range(12_000)) + "'", "x = 2"]
+    body = "".join(f"+{line}\n" for line in lines)
+    diff = f"--- /dev/null\n+++ b/src/data.py\n@@ -0,0 +1,{len(lines)} @@\n{body}"
+    settings = Settings().with_values({"request_tokens": 8_000})
+    plan = plan_review(parse_diff(diff), settings, counter=counter, prompts=prompts)
+    assert plan.batches and all(b.input_tokens <= settings.limits.input_tokens for b in plan.batches)
+    sent = {ln.text for b in plan.batches for _, hunks in b.parts for h in hunks for ln in h.lines}
+    assert sent == {"def ok():", "    return 1", "x = 2"}
+    assert [(s.path, s.reason, s.changed_lines) for s in plan.skipped] == [("src/data.py", SkipReason.TOO_LARGE, 1)]
+    assert (plan.covered_lines, plan.changed_lines) == (3, 4)
+
+
+def test_a_file_cut_over_several_batches_keeps_its_hunks_in_order(counter, prompts) -> None:  # type: ignore[no-untyped-def]
+    plan = _plan("huge-commit-vendoring.diff", counter, prompts, ignore=())
+    order = {(f.path, ln.side, ln.line): i for f in parse_diff(diff_bytes("huge-commit-vendoring.diff"))
+             for i, ln in enumerate(ln for h in f.hunks for ln in h.lines if ln.changed)}
+    last: dict[str, int] = {}
+    for batch in plan.batches:
+        for file, hunks in batch.parts:
+            for line in (ln for h in hunks for ln in h.lines if ln.changed):
+                here = order[(file.path, line.side, line.line)]
+                assert here > last.get(file.path, -1), (file.path, line.line)
+                last[file.path] = here

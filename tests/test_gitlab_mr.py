@@ -380,3 +380,19 @@ def test_a_comment_on_the_left_side_of_a_context_line_gets_a_position(gl: GitLab
     (note,) = diff_notes(gl)
     assert (note["position"]["old_line"], note["position"]["new_line"]) == context[1:3]
     assert "would not place" not in summary_of(gl)["body"]
+
+
+
+def test_a_merge_request_blob_over_the_cap_is_listed_and_not_sent(gl: GitLabDouble, mistral: MistralDouble) -> None:
+    entries = diff_entries("tiny-one-line-fix.diff") + diff_entries("new-file.diff")
+    entries[0].update(diff="", too_large=True)
+    gl.add_mr(PROJECT, 3, diffs=entries, head=HEAD_SHA, base=BASE_SHA)
+    files = gl.projects[PROJECT].files
+    files[(BASE_SHA, "src/requests/utils.py")] = b"x = 1\n" * 400_000
+    files[(HEAD_SHA, "src/requests/utils.py")] = b"x = 2\n" * 400_000
+    mistral.responder = each_file()
+    code, result, err = review_mr(gl, mistral)
+    assert code == 0, err
+    assert ("src/requests/utils.py", "too-large") in {(s["path"], s["reason"]) for s in result["skipped"]}
+    sent = "\n".join(mistral.user_messages())
+    assert "x = 2" not in sent and "tests/typing/typing_route.py" in sent

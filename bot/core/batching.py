@@ -5,16 +5,16 @@ Pure and deterministic: the same files and limits always give the same batches.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.core.classify import SkipReason, file_skip_reason, priority
-from bot.core.diff import DiffLine, FileDiff, Hunk, Side
+from bot.core.cutting import Part, parts_of
+from bot.core.diff import FileDiff, Hunk, Side
 from bot.core.masking import mask_file
-from bot.core.render import file_header, render_files, render_hunk, render_line
-
-OVERLAP_LINES = 3
+from bot.core.render import render_files
 
 
 class Counter(Protocol):
@@ -43,15 +43,6 @@ class Limits:
     def input_tokens(self) -> int:
         """Return the most input tokens one request may carry."""
         return self.request_tokens - self.output_tokens - self.margin
-
-
-@dataclass(frozen=True)
-class Part:
-    """Some hunks (or a slice of one) of one file, kept together in a batch."""
-
-    file: FileDiff
-    hunks: tuple[Hunk, ...]
-    tokens: int
 
 
 @dataclass(frozen=True)
@@ -99,76 +90,35 @@ class Plan:
         return sum(b.input_tokens for b in self.batches)
 
 
-def slice_hunk(hunk: Hunk, lines: Sequence[DiffLine]) -> Hunk:
-    """Return the part of a hunk made of these consecutive lines, with its header numbers."""
-    old = [ln.old_no for ln in lines if ln.old_no is not None]
-    new = [ln.new_no for ln in lines if ln.new_no is not None]
-    old_start = old[0] if old else max(hunk.old_start, 0)
-    new_start = new[0] if new else max(hunk.new_start, 0)
-    return Hunk(old_start, len(old), new_start, len(new), hunk.section, tuple(lines))
-
-
-def _split_hunk(hunk: Hunk, room: int, count: Callable[[str], int]) -> list[tuple[Hunk, int]]:
-    """Split a hunk at line boundaries into slices of at most `room` tokens, overlapping a little."""
-    costs = [count(render_line(ln)) for ln in hunk.lines]
-    header = count(render_hunk(Hunk(hunk.old_start, hunk.old_len, hunk.new_start, hunk.new_len, hunk.section, ())))
-    pieces: list[tuple[Hunk, int]] = []
-    start = 0
-    while start < len(hunk.lines):
-        end, used = start, header
-        while end < len(hunk.lines) and (used + costs[end] <= room or end == start):
-            used += costs[end]
-            end += 1
-        pieces.append((slice_hunk(hunk, hunk.lines[start:end]), used))
-        if end >= len(hunk.lines):
-            break
-        start = max(end - OVERLAP_LINES, start + 1)
-    return pieces
-
-
-def _parts_of(file: FileDiff, room: int, count: Callable[[str], int]) -> list[Part]:
-    """Cut a file into parts that each fit `room` tokens, keeping it whole when it fits."""
-    head = count(file_header(file))
-    sized = [(h, count(render_hunk(h))) for h in file.hunks]
-    if head + sum(t for _, t in sized) <= room:
-        return [Part(file, file.hunks, head + sum(t for _, t in sized))]
-    pieces: list[tuple[Hunk, int]] = []
-    for hunk, tokens in sized:
-        pieces.extend(_split_hunk(hunk, room - head, count) if head + tokens > room else [(hunk, tokens)])
-    parts: list[Part] = []
-    current: list[Hunk] = []
-    used = head
-    for hunk, tokens in pieces:
-        if current and used + tokens > room:
-            parts.append(Part(file, tuple(current), used))
-            current, used = [], head
-        current.append(hunk)
-        used += tokens
-    parts.append(Part(file, tuple(current), used))
-    return parts
-
-
 def _first_fit_decreasing(parts: list[Part], room: int) -> list[list[Part]]:
-    order = sorted(range(len(parts)), key=lambda i: (-parts[i].tokens, i))
+    """Bin parts largest file first; a file's parts go in its order, each into a bin no earlier than the last."""
+    biggest: dict[str, tuple[int, int]] = {}
+    for i, part in enumerate(parts):
+        size, first = biggest.get(part.file.path, (0, i))
+        biggest[part.file.path] = (max(size, part.tokens), first)
+    order = sorted(range(len(parts)), key=lambda i: (-biggest[parts[i].file.path][0],
+                                                     biggest[parts[i].file.path][1], parts[i].seq))
     bins: list[list[Part]] = []
     free: list[int] = []
+    floor: dict[str, int] = {}
     for i in order:
         part = parts[i]
-        for b, left in enumerate(free):
-            if part.tokens <= left:
-                bins[b].append(part)
-                free[b] -= part.tokens
-                break
-        else:
-            bins.append([part])
-            free.append(room - part.tokens)
+        b = floor.get(part.file.path, 0)
+        while b < len(bins) and part.tokens > free[b]:
+            b += 1
+        if b == len(bins):
+            bins.append([])
+            free.append(room)
+        bins[b].append(part)
+        free[b] -= part.tokens
+        floor[part.file.path] = b
     return bins
 
 
 def _merge_by_file(parts: list[Part]) -> tuple[tuple[FileDiff, tuple[Hunk, ...]], ...]:
-    """Group a bin's parts by file (a file cut into parts may land twice in one bin)."""
+    """Group a bin's parts by file, in each file's own order (a file cut into parts may land twice in one bin)."""
     grouped: dict[str, tuple[FileDiff, list[Hunk]]] = {}
-    for part in sorted(parts, key=lambda p: (priority(p.file.path), p.file.path)):
+    for part in sorted(parts, key=lambda p: (priority(p.file.path), p.file.path, p.seq)):
         grouped.setdefault(part.file.path, (part.file, []))[1].extend(part.hunks)
     return tuple((f, tuple(hunks)) for f, hunks in grouped.values())
 
@@ -181,18 +131,29 @@ class RequestShape:
     exact: Callable[[str], int]
 
 
-def _pack(parts: list[Part], room: int, shape: RequestShape, limit: int) -> list[Batch]:
-    batches: list[Batch] = []
+Packed = list[tuple["Batch", list[Part]]]
+
+
+def _pack(parts: list[Part], room: int, shape: RequestShape, limit: int, count: Callable[[str], int],
+          dropped: dict[str, int]) -> Packed:
+    """Bin the parts into batches whose exact request fits `limit`; count what fits none in `dropped`."""
+    packed: Packed = []
     for group in _first_fit_decreasing(parts, room):
         merged = _merge_by_file(group)
         text = render_files(list(merged))
         exact = shape.exact(text)
-        if exact > limit and len(group) > 1:
-            # Token counts of pieces do not always add up to the count of the whole text.
-            batches.extend(_pack(group, room - (exact - limit), shape, limit))
+        if exact > limit:
+            # Token counts of pieces do not always add up to the count of the whole text: pack tighter.
+            tighter = room - (exact - limit)
+            if len(group) == 1:
+                (part,) = group
+                cut, lost = parts_of(replace(part.file, hunks=part.hunks), tighter, count, part.seq)
+                dropped[part.file.path] = dropped.get(part.file.path, 0) + lost
+                group = cut
+            packed.extend(_pack(group, tighter, shape, limit, count, dropped))
             continue
-        batches.append(Batch(0, merged, text, exact))
-    return batches
+        packed.append((Batch(0, merged, text, exact), group))
+    return packed
 
 
 def plan_batches(
@@ -235,25 +196,56 @@ def _select(
     affordable: Callable[[Sequence[Batch]], bool] | None, skipped: list[Skipped],
 ) -> list[Batch]:
     """Pack all files, or, when that is not affordable, the longest prefix by importance that is."""
-    parts_by_file = [_parts_of(f, room, counter.text) for f in files]
+    cut = [parts_of(f, room, counter.text) for f in files]
+    dropped: dict[str, int] = {}
 
-    def pack(n: int) -> list[Batch]:
-        return _pack([p for parts in parts_by_file[:n] for p in parts], room, shape, limit)
+    def pack(n: int) -> Packed:
+        dropped.clear()
+        for file, (_, lost) in zip(files[:n], cut[:n]):
+            dropped[file.path] = lost
+        return _pack([p for parts, _ in cut[:n] for p in parts], room, shape, limit, counter.text, dropped)
 
-    batches = pack(len(files))
-    if affordable is None or affordable(batches):
-        return _ordered(batches)
-    low, high = 0, len(files)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if affordable(pack(mid)):
-            low = mid
-        else:
-            high = mid - 1
-    skipped.extend(Skipped(f.path, SkipReason.OVER_BUDGET, f.changed_count) for f in files[low:])
-    return _ordered(pack(low))
+    packed = pack(len(files))
+    low = len(files)
+    if affordable is not None and not affordable([b for b, _ in packed]):
+        low, high = 0, len(files)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if affordable([b for b, _ in pack(mid)]):
+                low = mid
+            else:
+                high = mid - 1
+        packed = pack(low)
+        skipped.extend(Skipped(f.path, SkipReason.OVER_BUDGET, f.changed_count) for f in files[low:])
+    skipped.extend(Skipped(path, SkipReason.TOO_LARGE, n) for path, n in dropped.items() if n)
+    return _ordered(packed)
 
 
-def _ordered(batches: list[Batch]) -> list[Batch]:
-    """Put batches holding the most important files first."""
-    return sorted(batches, key=lambda b: min((priority(f.path), f.path) for f, _ in b.parts))
+def _ordered(packed: Packed) -> list[Batch]:
+    """Put batches holding the most important files first, the parts of a file always in the file's order."""
+    key = [min((priority(f.path), f.path) for f, _ in batch.parts) for batch, _ in packed]
+    holders: dict[str, list[tuple[tuple[int, ...], int]]] = {}
+    for n, (_, parts) in enumerate(packed):
+        for part in parts:
+            holders.setdefault(part.file.path, []).append((part.seq, n))
+    after: list[set[int]] = [set() for _ in packed]
+    for held in holders.values():
+        chain = list(dict.fromkeys(n for _, n in sorted(held)))
+        for first, then in zip(chain, chain[1:]):
+            if first < then:  # packing puts a file's later parts in later batches, so this is always so
+                after[first].add(then)
+    waiting = [0] * len(packed)
+    for targets in after:
+        for n in targets:
+            waiting[n] += 1
+    ready = [(key[n], n) for n in range(len(packed)) if not waiting[n]]
+    heapq.heapify(ready)
+    out: list[Batch] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        out.append(packed[n][0])
+        for m in after[n]:
+            waiting[m] -= 1
+            if not waiting[m]:
+                heapq.heappush(ready, (key[m], m))
+    return out

@@ -41,6 +41,7 @@ class SkipReason(str, enum.Enum):
     NO_CHANGES = "no-changes"
     OVER_BUDGET = "over-budget"
     NOT_LISTED = "not-listed"
+    TOO_LARGE = "too-large"
 
 
 class GlobError(ValueError):

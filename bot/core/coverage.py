@@ -60,7 +60,7 @@ class Coverage:
             return "nothing"
         if not self.changed_lines and not self.not_reviewed:
             return "empty"
-        left_out = any(u.reason in (SkipReason.OVER_BUDGET.value, SkipReason.NOT_LISTED.value)
+        left_out = any(u.reason in (SkipReason.OVER_BUDGET.value, SkipReason.NOT_LISTED.value, SkipReason.TOO_LARGE.value)
                        for u in self.not_reviewed)
         return "partial" if self.reviewed_lines < self.changed_lines or left_out else "complete"
 

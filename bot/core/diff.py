@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
+from bot.core.gitpaths import HeaderNames, header_name, resolve, split_git_header
+
 
 class DiffError(ValueError):
     """The input is not a unified diff that can be parsed."""
@@ -117,18 +119,12 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _strip_prefix(name: str | None) -> str | None:
-    if name is None or name == "/dev/null":
-        return None
-    return name[2:] if name[:2] in ("a/", "b/") else name
-
-
 def _line_text(value: str) -> str:
     # CRLF files keep their \r in unidiff's value; GitHub shows and quotes the line without it.
     return value.rstrip("\n").rstrip("\r")
 
 
-def _convert(patched: object) -> FileDiff:
+def _convert(patched: object, names: HeaderNames) -> FileDiff:
     hunks = []
     for hunk in patched:  # type: ignore[attr-defined]
         lines = tuple(
@@ -140,17 +136,74 @@ def _convert(patched: object) -> FileDiff:
             Hunk(hunk.source_start, hunk.source_length, hunk.target_start, hunk.target_length,
                  (hunk.section_header or "").strip(), lines)
         )
-    source = _strip_prefix(patched.source_file)  # type: ignore[attr-defined]
-    target = _strip_prefix(patched.target_file)  # type: ignore[attr-defined]
-    if patched.is_added_file:  # type: ignore[attr-defined]
-        status, path, old = FileStatus.ADDED, target or patched.path, None  # type: ignore[attr-defined]
-    elif patched.is_removed_file:  # type: ignore[attr-defined]
-        status, path, old = FileStatus.REMOVED, source or patched.path, source  # type: ignore[attr-defined]
-    elif patched.is_rename:  # type: ignore[attr-defined]
-        status, path, old = FileStatus.RENAMED, target or patched.path, source  # type: ignore[attr-defined]
+    source, target = resolve(names)
+    if source is None or patched.is_added_file:  # type: ignore[attr-defined]
+        status, path, old = FileStatus.ADDED, target or source, None
+    elif target is None or patched.is_removed_file:  # type: ignore[attr-defined]
+        status, path, old = FileStatus.REMOVED, source, source
+    elif source != target:
+        status, path, old = FileStatus.RENAMED, target, source
     else:
-        status, path, old = FileStatus.MODIFIED, patched.path, source  # type: ignore[attr-defined]
+        status, path, old = FileStatus.MODIFIED, target, source
+    if path is None:
+        raise DiffError("not a unified diff: a file header names no file")
     return FileDiff(path, old, status, tuple(hunks), bool(patched.is_binary_file))  # type: ignore[attr-defined]
+
+
+_STAND_IN = {"diff --git ": "diff --git a/file b/file\n", "--- ": "--- a/file\n", "+++ ": "+++ b/file\n"}
+_RENAMES = {"rename from ": "rename_from", "rename to ": "rename_to", "copy from ": "rename_from",
+            "copy to ": "rename_to"}
+
+
+def _git_header(lines: list[str], i: int, start: int, names: HeaderNames) -> None:
+    """Read header line `i` of the `diff --git` section at `start` into `names`; put stand-in names in place."""
+    line = lines[i].rstrip("\n").rstrip("\r")
+    lines[i] = line + "\n"
+    for label, field in _RENAMES.items():
+        if line.startswith(label):
+            setattr(names, field, header_name(line[len(label):]))
+            return
+    if line[:4] in ("--- ", "+++ "):
+        name = header_name(line[4:])
+        setattr(names, "minus" if line[0] == "-" else "plus", name)
+        if name != "/dev/null":
+            lines[i] = _STAND_IN[line[:4]]
+        elif line[0] == "+":  # unidiff checks `+++` against the `diff --git` line's second name
+            lines[start] = "diff --git a/file /dev/null\n"
+
+
+def _canonical(text: str) -> tuple[list[str], dict[int, HeaderNames]]:
+    """Return the diff's lines with each git section's names replaced by stand-ins, and the real names by line.
+
+    unidiff splits `diff --git` names at a guessed space and drops quoting; we read them as git writes them
+    (bot.core.gitpaths) and give unidiff names it cannot get wrong.
+    """
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    if not lines[-1]:
+        lines.pop()
+    found: dict[int, HeaderNames] = {}
+    current: HeaderNames | None = None
+    start = 0
+    for i, line in enumerate(lines):
+        if line.startswith("diff --git "):
+            current, start = HeaderNames(), i
+            found[i + 1] = current
+            pair = split_git_header(line[11:].rstrip("\n"))
+            if pair is not None:
+                current.git_old, current.git_new = pair
+            lines[i] = _STAND_IN["diff --git "]
+        elif current is not None and line.startswith("@@"):
+            current = None
+        elif current is not None:
+            _git_header(lines, i, start, current)
+    return lines, found
+
+
+def _plain_names(patched: object) -> HeaderNames:
+    """Return the names of a file whose header is `---`/`+++` only (no `diff --git` line)."""
+    source, target = patched.source_file, patched.target_file  # type: ignore[attr-defined]
+    return HeaderNames(minus=header_name(source) if source else None, plus=header_name(target) if target else None)
 
 
 def parse_diff(text: str | bytes) -> list[FileDiff]:
@@ -159,13 +212,14 @@ def parse_diff(text: str | bytes) -> list[FileDiff]:
         text = decode(text)
     if not text.strip():
         return []
+    lines, names = _canonical(text)
     try:
-        patch = PatchSet(text)
+        patch = PatchSet(lines)
     except UnidiffParseError as exc:
         raise DiffError(f"not a unified diff: {exc}") from exc
     if not len(patch) and text.strip():
         raise DiffError("not a unified diff: no file headers found")
-    return [_convert(p) for p in patch]
+    return [_convert(p, names.get(p.diff_line_no or 0) or _plain_names(p)) for p in patch]
 
 
 _GITHUB_STATUS = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from bot.core.batching import Batch, slice_hunk
+from bot.core.batching import Batch
+from bot.core.cutting import slice_hunk
 from bot.core.diff import FileDiff, Hunk
 from bot.core.render import render_files
 

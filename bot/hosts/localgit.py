@@ -7,6 +7,11 @@ from pathlib import Path
 
 from bot.core.errors import UsageError
 
+# Fixed so that no user or repo setting (diff.noprefix, diff.mnemonicPrefix, core.quotepath, color.ui,
+# diff.external, diff.relative, a textconv driver) changes the text we parse.
+DIFF_ARGS = ("-c", "core.quotepath=false", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-relative",
+             "--src-prefix=a/", "--dst-prefix=b/", "-M")
+
 
 def _git(*args: str, cwd: Path) -> str | None:
     """Run git; return its output, or None when it fails."""
@@ -41,8 +46,7 @@ def branch_diff(cwd: Path, base: str | None) -> tuple[bytes, str]:
     merge_base = _git("merge-base", ref, "HEAD", cwd=cwd)
     if not merge_base:
         raise UsageError(f"HEAD has no common history with {ref!r}")
-    done = subprocess.run(["git", "diff", "--no-color", "--no-ext-diff", "-M", f"{merge_base}..HEAD"],
-                          cwd=cwd, capture_output=True, check=False)
+    done = subprocess.run(["git", *DIFF_ARGS, f"{merge_base}..HEAD"], cwd=cwd, capture_output=True, check=False)
     if done.returncode != 0:
         raise UsageError(f"git diff failed: {done.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
     return done.stdout, ref

@@ -12,14 +12,21 @@ from bot.core.diff import FileDiff, decode, diff_texts, parse_github_file, parse
 from bot.core.incremental import changed_since
 from bot.core.marker import Marker, MarkerError, is_summary, parse_marker, path_digest
 from bot.core.settings import REPO_CONFIG_PATH, Settings, check_model, parse_repo_config
+from bot.core.sizecaps import SizeCaps, TooLarge, blob_fits, fits
 from bot.review.ports import Outcome, PostedComment, PullInfo, PullPort, ReviewRequest
+
+CAPS = SizeCaps()
 
 
 def effective_settings(pr: PullPort, info: PullInfo, base: Settings, request: ReviewRequest) -> tuple[Settings, list[str]]:
     """Apply the repo's TOML from the base branch (never the head), then the run's overrides and caps."""
     notes: list[str] = []
     settings = base
-    text = pr.file_text(REPO_CONFIG_PATH, info.base_sha)
+    try:
+        text = pr.file_text(REPO_CONFIG_PATH, info.base_sha, max_bytes=CAPS.blob_bytes)
+    except TooLarge as exc:
+        text, notes = None, [f"{REPO_CONFIG_PATH} is {exc.size:,} bytes, over the {CAPS.blob_bytes:,}-byte cap: "
+                             "the defaults were used."]
     if text is not None:
         settings, notes = parse_repo_config(decode(text), base)
     settings = settings.with_values(request.overrides)
@@ -44,26 +51,48 @@ def pull_skip_reason(info: PullInfo, settings: Settings, request: ReviewRequest)
     return None
 
 
-def load_files(pr: PullPort, info: PullInfo, entries: list[dict[str, Any]]) -> list[FileDiff]:
-    """Parse the listed files; diff the base and head blobs ourselves where GitHub left `patch` out."""
+def _blobs(pr: PullPort, info: PullInfo, entry: dict[str, Any], merge_base: str) -> FileDiff | None:
+    """Diff the base and head blobs of a file GitHub sent without a patch; None when one is over the caps."""
+    path, old_path = str(entry["filename"]), str(entry.get("previous_filename") or entry["filename"])
+    try:
+        old = None if entry.get("status") == "added" else pr.file_text(old_path, merge_base, max_bytes=CAPS.blob_bytes)
+        new = None if entry.get("status") == "removed" else pr.file_text(path, info.head_sha, max_bytes=CAPS.blob_bytes)
+    except TooLarge:
+        return None
+    if not (blob_fits(old, CAPS) and blob_fits(new, CAPS)):
+        return None
+    return diff_texts(path, old_path, old, new)
+
+
+def load_files(pr: PullPort, info: PullInfo, entries: list[dict[str, Any]]) -> tuple[list[FileDiff], list[Skipped]]:
+    """Parse the listed files; diff the base and head blobs ourselves where GitHub left `patch` out.
+
+    A patch or blob over the size caps is never parsed (a blob is not even fetched): it is listed as too large.
+    """
     files: list[FileDiff] = []
+    too_large: list[Skipped] = []
     merge_base: str | None = None
     for entry in entries:
         changes = int(entry.get("additions", 0)) + int(entry.get("deletions", 0))
-        if entry.get("patch") or not changes:
+        patch = entry.get("patch")
+        if patch and not fits(str(patch), CAPS):
+            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
+            continue
+        if patch or not changes:
             parsed = parse_github_file(entry)
-            if not entry.get("patch") and entry.get("status") != "renamed":
+            if not patch and entry.get("status") != "renamed":
                 parsed = replace(parsed, binary=True)  # no patch and no line counts: GitHub's binary files
             files.append(parsed)
             continue
         if merge_base is None:
             cmp = pr.compare(info.base_sha, info.head_sha)
             merge_base = (cmp.merge_base if cmp else None) or info.base_sha
-        path, old_path = str(entry["filename"]), str(entry.get("previous_filename") or entry["filename"])
-        old = None if entry.get("status") == "added" else pr.file_text(old_path, merge_base)
-        new = None if entry.get("status") == "removed" else pr.file_text(path, info.head_sha)
-        files.append(diff_texts(path, old_path, old, new))
-    return files
+        diffed = _blobs(pr, info, entry, merge_base)
+        if diffed is None:
+            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
+        else:
+            files.append(diffed)
+    return files, too_large
 
 
 def _in_step(marker: Marker, totals: tuple[int, int, float]) -> Marker:
@@ -125,7 +154,8 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
                        head_sha=info.head_sha, budget_usd=settings.budget_usd)
     entries, truncated = pr.files()
     listed_skips = [Skipped("(files past the first 3,000)", SkipReason.NOT_LISTED)] if truncated else []
-    files = load_files(pr, info, entries)
+    files, too_large = load_files(pr, info, entries)
+    listed_skips.extend(too_large)
     since = None
     if marker.head and not again:
         cmp = pr.compare(marker.head, info.head_sha)
@@ -133,9 +163,10 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
             notes.append("This push changed more files than the host's compare lists, and which ones could not be "
                          "told: the whole pull request was reviewed again.")
         elif cmp is not None and cmp.status == "ahead":  # a force-push (diverged, behind) reviews everything
-            touched = parse_github_files([f for f in cmp.files if f.get("patch")])
+            readable = [f for f in cmp.files if f.get("patch") and fits(str(f["patch"]), CAPS)]
+            touched = parse_github_files(readable)
             owed = set(marker.pending)  # left out of the last run for budget: reviewed whole now
-            whole = {str(f["filename"]) for f in cmp.files if not f.get("patch")}
+            whole = {str(f["filename"]) for f in cmp.files} - {str(f["filename"]) for f in readable}
             whole |= {f.path for f in files if path_digest(f.path) in owed}
             cut, _ = changed_since([f for f in files if f.path not in whole], touched)
             files = cut + [f for f in files if f.path in whole]

@@ -22,6 +22,7 @@ from github.Repository import Repository
 from bot.core.errors import AnchorRejected, UsageError
 from bot.core.markdown import link_base
 from bot.core.reply import Comment
+from bot.core.sizecaps import TooLarge
 from bot.core.summary import Overview, run_id_in
 from bot.hosts.github.errors import GitHubError, error_messages, retry_hint, retryable
 from bot.hosts.github.posting import post_review
@@ -154,8 +155,11 @@ class PullRequestHandle:
         listed = self._client.call("list the pull request's files", fetch)
         return listed, len(listed) >= MAX_LISTED_FILES
 
-    def file_text(self, path: str, ref: str) -> bytes | None:
-        """Return a file's bytes at a ref, or None when it does not exist there."""
+    def file_text(self, path: str, ref: str, *, max_bytes: int | None = None) -> bytes | None:
+        """Return a file's bytes at a ref, or None when it does not exist there.
+
+        Raises TooLarge, before the content or blob is fetched, when GitHub reports more than `max_bytes`.
+        """
         def fetch() -> bytes | None:
             try:
                 content = self._repo.get_contents(path, ref=ref)
@@ -165,6 +169,8 @@ class PullRequestHandle:
                 raise
             if isinstance(content, list):
                 return None
+            if max_bytes is not None and content.size > max_bytes:
+                raise TooLarge(content.size)
             if content.encoding == "base64" and content.content:
                 return base64.b64decode(content.content)
             blob = self._repo.get_git_blob(content.sha)  # files over 1 MB come without content

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from gitlab.exceptions import GitlabError, GitlabHttpError
 
 from bot.core.errors import ReviewError, UsageError
 from bot.core.numbers import SECONDS_DIGITS, bounded_int
+from bot.core.sizecaps import TooLarge
 from bot.retry import RetryPolicy, retrying
 
 if TYPE_CHECKING:
@@ -135,10 +137,19 @@ class GitLabClient:
         """GET one object (JSON)."""
         return self._gl.http_get(path, query_data=query, **NO_RETRY)
 
-    def raw(self, path: str, **query: Any) -> bytes:
-        """GET a file's bytes."""
-        answer = self._gl.http_get(path, query_data=query, raw=True, **NO_RETRY)
-        return bytes(answer.content) if hasattr(answer, "content") else json.dumps(answer).encode()
+    def raw(self, path: str, *, limit: int | None = None, **query: Any) -> bytes:
+        """GET a file's bytes; over `limit`, raise TooLarge having read no more than one chunk past it."""
+        if limit is None:
+            answer = self._gl.http_get(path, query_data=query, raw=True, **NO_RETRY)
+            return bytes(answer.content) if hasattr(answer, "content") else json.dumps(answer).encode()
+        response: Any = self._gl.http_get(path, query_data=query, raw=True, streamed=True, **NO_RETRY)
+        with closing(response):
+            data = bytearray()
+            for chunk in response.iter_content(65_536):
+                data += chunk
+                if len(data) > limit:
+                    raise TooLarge(len(data))
+        return bytes(data)
 
     def list(self, path: str, **query: Any) -> list[dict[str, Any]]:
         """GET every page of a list (python-gitlab follows the absolute Link rel=next)."""

@@ -78,13 +78,16 @@ class MergeRequestHandle:
         """Return the commentable lines of the diff read by files()."""
         return LineMap(self._entries)
 
-    def file_text(self, path: str, ref: str) -> bytes | None:
-        """Return a file's bytes at a ref, or None when it does not exist there."""
+    def file_text(self, path: str, ref: str, *, max_bytes: int | None = None) -> bytes | None:
+        """Return a file's bytes at a ref, or None when it does not exist there.
+
+        Raises TooLarge, having read at most 64 KB past `max_bytes`, when the file is larger.
+        """
         url = f"{self.project_base}/repository/files/{project_ref(path)}/raw"
 
         def fetch() -> bytes | None:
             try:
-                return self.client.raw(url, ref=ref)
+                return self.client.raw(url, limit=max_bytes, ref=ref)
             except GitlabHttpError as exc:
                 if exc.response_code == 404:
                     return None
