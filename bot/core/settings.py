@@ -14,7 +14,7 @@ from typing import Any
 from bot.core.batching import Limits
 from bot.core.classify import DEFAULT_IGNORE, GlobError, check_globs
 from bot.core.severity import Severity
-from bot.core.spend import Price, price_for
+from bot.core.spend import Price, price_for, unknown_model_message
 
 MODEL_CONTEXT = 256_000
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
@@ -64,8 +64,7 @@ class Settings:
         """Return the price per million tokens in force; a model with none is a ConfigError, never a guess."""
         price = price_for(self.model, input_per_m=self.price_input, output_per_m=self.price_output)
         if price is None:
-            raise ConfigError(f"model {self.model!r} has no built-in price: set MISTRAL_REVIEW_PRICE_INPUT and "
-                              "MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
+            raise ConfigError(unknown_model_message(self.model))
         return price
 
     def read_timeout_s(self, input_tokens: int) -> float:

@@ -23,13 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="run the suite N times to see the spread")
 
 
-def _progress(done: int, total: int, stream: TextIO) -> None:
-    stream.write(f"\revaluating: {done}/{total} case run(s) done")
-    if done == total:
-        stream.write("\n")
-    stream.flush()
-
-
 def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     """Run the suite through the real review flow; exit 3 when any case's model calls failed."""
     from bot.core.eval_scoring import score_case
@@ -38,6 +31,7 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
     from bot.evaluation.suite import load_cases
     from bot.llm.mistral import model_from_settings
     from bot.llm.tokens import default_counter
+    from bot.review.progress import Progress, heartbeat_interval
     from bot.review.prompting import load_prompts
 
     if not 1 <= args.repeat <= 20:
@@ -46,8 +40,10 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
     settings = Settings.from_env(env).with_values(
         {"model": args.model, "server_url": args.server_url.rstrip("/") if args.server_url else None})
     model = model_from_settings(settings)
-    runs = run_suite(cases, model, settings, counter=default_counter(), prompts=load_prompts(), repeat=args.repeat,
-                     on_progress=lambda d, t: _progress(d, t, err))
+    with Progress(err, verb="evaluating", noun="case", plural="case run(s)", total=len(cases) * args.repeat,
+                  interval_s=heartbeat_interval(env)) as progress:
+        runs = run_suite(cases, model, settings, counter=default_counter(), prompts=load_prompts(),
+                         repeat=args.repeat, on_progress=progress.update)
     scores = [score_case(r) for r in runs]
     out.write((json.dumps(report_json(scores), indent=2) if args.format == "json" else report_text(scores)) + "\n")
     failed = failures(scores)
