@@ -272,7 +272,7 @@ def test_every_declared_input_is_read_and_every_output_written() -> None:
     for name in inputs:
         assert name in SETTING_INPUTS or f'read_input(env, "{name}")' in source, name
     assert [line.split("=")[0] for line in outputs_text(None).splitlines()] == outputs
-    assert 'using: "composite"' in text and "mistral-review\" action" in text  # tests/test_shipping.py checks the steps
+    assert 'using: "composite"' in text and "-m bot.cli action" in text  # tests/test_shipping.py checks the steps
 
 
 def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
