@@ -92,3 +92,28 @@ def test_only_review_alone_or_before_a_space_or_line_break_is_the_command(tmp_pa
         assert code == 2 and "mistral_api_key input is empty" in out.getvalue()
     else:
         assert code == 0 and "not a /review command" in out.getvalue()
+
+
+def _imported_by(*args: str) -> set[str]:
+    """Return the top-level packages a CLI run imports (in a fresh interpreter)."""
+    script = ("import io, sys\nfrom bot.cli import main\n"
+              "try:\n    main(sys.argv[1:], env={}, out=io.StringIO(), err=io.StringIO())\n"
+              "except SystemExit:\n    pass\n"
+              "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent, check=True)
+    return set(done.stdout.split())
+
+
+HEAVY = {"github", "gitlab", "flask", "sqlalchemy", "huey", "redis", "mistralai", "mistral_common", "numpy"}
+
+
+def test_a_local_dry_run_imports_neither_a_host_sdk_nor_the_server_nor_the_model_client() -> None:
+    imported = _imported_by("review", "--dry-run", "--diff-file", str(ONE_LINE))
+    assert "mistral_common" in imported  # the token counter is the one library a dry run needs
+    assert imported & {"github", "gitlab", "flask", "sqlalchemy", "huey", "redis", "mistralai"} == set()
+
+
+def test_version_and_a_misplaced_action_load_no_library_at_all() -> None:
+    assert _imported_by("--version") & HEAVY == set()
+    assert _imported_by("action") & HEAVY == set()
