@@ -124,7 +124,8 @@ def _target(event: str, payload: dict[str, Any]) -> Target | str:
     if event == "issue_comment":
         issue, comment = payload.get("issue") or {}, payload.get("comment") or {}
         body = str(comment.get("body") or "").strip()
-        if action != "created" or not issue.get("pull_request") or not body.startswith("/review"):
+        # `/review` alone or before a space or a line break: `/reviewer` is not the command (the README's `if:` agrees)
+        if action != "created" or not issue.get("pull_request") or body.split(maxsplit=1)[:1] != ["/review"]:
             return "the comment is not a /review command on a pull request"
         login = str((comment.get("user") or {}).get("login") or "someone")
         association = str(comment.get("author_association") or "NONE")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from bot.core.diff import DiffError
 from bot.core.errors import ReviewError, UsageError
@@ -18,7 +18,7 @@ from bot.core.settings import ConfigError, Settings
 from bot.core.sizecaps import parse_capped
 
 if TYPE_CHECKING:
-    from bot.review.ports import PullPort, ReviewRequest
+    from bot.review.ports import Model, PullPort, ReviewRequest
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -30,9 +30,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _version() -> str:
+    """Return the installed package's version (its metadata), or `unknown` when run from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mistral-review")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for every subcommand."""
     parser = _Parser(prog="mistral-review", description="AI code review with Mistral Small 4.")
+    parser.add_argument("--version", action="version", version=f"mistral-review {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     review = commands.add_parser("review", help="review the current branch or a diff file")
     review.add_argument("--base", help="base ref (default: the remote's default branch, else main, else master)")
@@ -106,19 +117,13 @@ def _emit(out: TextIO, fmt: str, as_json: Callable[[], Any], as_text: Callable[[
     out.write((json.dumps(as_json(), indent=2) if fmt == "json" else as_text()) + "\n")
 
 
-def _progress(done: int, total: int, stream: TextIO) -> None:
-    stream.write(f"\rreviewing: {done}/{total} batch(es) done")
-    if done == total:
-        stream.write("\n")
-    stream.flush()
-
-
 def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO,
                        stdin: Any) -> int:
     """Review a local diff and print the comments; return the exit code."""
     from bot.core.severity import Severity
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review, run_review
+    from bot.review.progress import Progress, heartbeat_interval
     from bot.review.prompting import load_prompts
     from bot.review.report import coverage_of, exit_status, plan_json, plan_text, result_json, result_text
 
@@ -135,8 +140,12 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
         return EXIT_OK
     from bot.llm.mistral import model_from_settings
 
-    result = run_review(plan, model_from_settings(settings), settings, counter=counter, prompts=prompts,
-                        budget_left_usd=settings.budget_usd, on_progress=lambda d, t: _progress(d, t, err))
+    # nothing to send (an empty diff, every file skipped): no model is called, so no key is needed
+    model = model_from_settings(settings) if plan.batches else cast("Model", None)
+    with Progress(err, verb="reviewing", noun="batch", plural="batch(es)", total=len(plan.batches),
+                  interval_s=heartbeat_interval(env)) as progress:
+        result = run_review(plan, model, settings, counter=counter, prompts=prompts,
+                            budget_left_usd=settings.budget_usd, on_progress=progress.update)
     _emit(out, args.format, lambda: result_json(result, settings.model), lambda: result_text(result))
     severe = bool(args.fail_on) and any(c.severity.at_least(Severity(args.fail_on)) for c in result.comments)
     return exit_status(coverage_of(result), severe=severe, fail_on_unreviewed=args.fail_on_unreviewed)
@@ -273,6 +282,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
             return run_eval_command(args, env, out, err)
         if args.command == "action":
+            missing = [name for name in ("GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH") if not env.get(name)]
+            if missing:
+                raise UsageError(f"`action` runs inside a GitHub Actions job, and {' and '.join(missing)} "
+                                 f"{'is' if len(missing) == 1 else 'are'} not set here; to review locally, "
+                                 "run `mistral-review review`")
             from bot.action import main as action_main
 
             return action_main(env, out)

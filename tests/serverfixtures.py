@@ -85,7 +85,8 @@ def running_server(kind: str, env: dict[str, str], data_dir: Path) -> Iterator[S
         if not (os.environ.get(DB_ENV) and os.environ.get(REDIS_ENV)):
             if os.environ.get("CI") == "true":
                 pytest.fail(f"{DB_ENV} and {REDIS_ENV} must be set in CI (.ci/run starts PostgreSQL and Redis)")
-            pytest.skip(f"scale-out path needs {DB_ENV} and {REDIS_ENV} (PostgreSQL and Redis)")
+            pytest.skip(f"scale-out path needs PostgreSQL and Redis: apt-get install redis-server postgresql "
+                        f"(or set {DB_ENV} and {REDIS_ENV})")
         env["DATABASE_URL"], dropped = _postgres_database(os.environ[DB_ENV])
         env["REDIS_URL"] = os.environ[REDIS_ENV]
     running = Server(env, data_dir)

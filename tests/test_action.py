@@ -272,7 +272,7 @@ def test_every_declared_input_is_read_and_every_output_written() -> None:
     for name in inputs:
         assert name in SETTING_INPUTS or f'read_input(env, "{name}")' in source, name
     assert [line.split("=")[0] for line in outputs_text(None).splitlines()] == outputs
-    assert 'using: "docker"' in text and 'args: ["action"]' in text
+    assert 'using: "composite"' in text and "-m bot.cli action" in text  # tests/test_shipping.py checks the steps
 
 
 def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
@@ -283,12 +283,12 @@ def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
             stages[line.split()[-1]] = current = [line]
         else:
             current.append(line)
-    assert list(stages) == ["base", "server", "action"]  # action.yml builds the last stage: the Action's image
+    assert list(stages) == ["base", "server", "cli"]  # the last stage: the command line, the GitLab CI job's image
     assert stages["base"][0].startswith("FROM python:3.") and stages["base"][0].split()[1].endswith("-slim")
     assert 'ENTRYPOINT ["mistral-review"]' in stages["base"]
-    assert not any(ln.startswith("USER ") for ln in lines)  # Docker actions must run as root
+    assert not any(ln.startswith("USER ") for ln in lines)  # CI workspaces belong to root
     assert {"bot", "prompts", "pyproject.toml"} <= {ln.split()[1] for ln in stages["base"] if ln.startswith("COPY ")}
-    assert "RUN pip install ." in stages["action"] and 'CMD ["action"]' in stages["action"]  # no server libraries
+    assert "RUN pip install ." in stages["cli"]  # no server libraries
     assert any(ln.startswith("RUN pip install '.[server]'") for ln in stages["server"])  # serve's extra
     assert 'CMD ["serve", "--host", "0.0.0.0"]' in stages["server"]
     assert any("MISTRAL_REVIEW_RUN_AS=nobody" in ln for ln in stages["server"])  # the server drops root itself

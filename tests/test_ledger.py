@@ -37,7 +37,7 @@ def postgresql_url() -> Iterator[str]:
     if not base:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{PG_ENV} must be set in CI so the ledger is tested on PostgreSQL")
-        pytest.skip(f"{PG_ENV} is not set")
+        pytest.skip(f"the ledger's PostgreSQL tests need PostgreSQL: apt-get install postgresql (or set {PG_ENV})")
     schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base)
     with admin.begin() as conn:

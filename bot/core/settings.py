@@ -14,7 +14,7 @@ from bot.core.batching import Limits
 from bot.core.classify import DEFAULT_IGNORE, GlobError, check_globs
 from bot.core.guidance import GuidanceError, PathRule, check_language, parse_path_rules
 from bot.core.severity import Severity
-from bot.core.spend import Price, price_for
+from bot.core.spend import Price, price_for, unknown_model_message
 from bot.core.tomlfile import TomlError, load_toml
 
 MODEL_CONTEXT = 256_000
@@ -78,10 +78,11 @@ class Settings:
         """Return the price per million tokens in force; a model with none is a ConfigError, never a guess."""
         price = price_for(self.model, **self._price_override)
         if price is None:
-            listed = f" and is not in MISTRAL_REVIEW_PRICE_MODELS ({', '.join(self.price_models)})" \
-                if self.price_models else ""
-            raise ConfigError(f"model {self.model!r} has no built-in price{listed}: set MISTRAL_REVIEW_PRICE_INPUT "
-                              "and MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
+            if self.price_models:
+                listed = f" and is not in MISTRAL_REVIEW_PRICE_MODELS ({', '.join(self.price_models)})"
+                raise ConfigError(f"model {self.model!r} has no built-in price{listed}: set MISTRAL_REVIEW_PRICE_INPUT "
+                                  "and MISTRAL_REVIEW_PRICE_OUTPUT (dollars per 1M tokens, 0 allowed)")
+            raise ConfigError(unknown_model_message(self.model))
         return price
 
     def read_timeout_s(self, input_tokens: int) -> float:

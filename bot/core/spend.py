@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 PER_MILLION = 1_000_000
@@ -35,6 +36,17 @@ LIST_PRICES: dict[str, Price] = {
     "ministral-8b-2410": Price(0.10, 0.10),
     "ministral-3b-2410": Price(0.04, 0.04),
 }
+
+
+def unknown_model_message(model: str) -> str:
+    """Say that a model has no price, naming the listed models and the nearest one when it looks like a typo."""
+    known = ", ".join(sorted(LIST_PRICES))
+    close = difflib.get_close_matches(model, LIST_PRICES, n=1, cutoff=0.8)
+    if close:  # a typo: setting prices would only send it to the API
+        return f"unknown model {model!r}; known models: {known} (did you mean {close[0]}?)"
+    return (f"unknown model {model!r} has no built-in price; known models: {known}. For another model (self-hosted, "
+            "a -latest alias), set MISTRAL_REVIEW_PRICE_INPUT and MISTRAL_REVIEW_PRICE_OUTPUT "
+            "(dollars per 1M tokens, 0 allowed)")
 
 
 def price_for(model: str, *, input_per_m: float | None = None, output_per_m: float | None = None) -> Price | None:

@@ -84,19 +84,13 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         raise UsageError(f"--instructions: {exc}") from None
 
 
-def _progress(done: int, total: int, stream: TextIO) -> None:
-    stream.write(f"\revaluating: {done}/{total} case run(s) done")
-    if done == total:
-        stream.write("\n")
-    stream.flush()
-
-
 def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     """Run the suite (or a blind baseline) and print the report; exit 3 when any case's model calls failed."""
     from bot.core.eval_baselines import baselines, blind_scores
     from bot.core.eval_scoring import score_case, totals
     from bot.evaluation.report import failures, report_json, report_text
     from bot.evaluation.suite import load_cases
+    from bot.review.progress import heartbeat_interval
 
     if not 1 <= args.repeat <= 20:
         raise UsageError(f"--repeat must be between 1 and 20, not {args.repeat}")
@@ -108,7 +102,7 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
     if args.reviewer:
         scores = blind_scores(args.reviewer, pairs, ignore=settings.ignore)
     else:
-        scores = [score_case(r) for r in _run_model(cases, settings, args, err)]
+        scores = [score_case(r) for r in _run_model(cases, settings, args, err, heartbeat_interval(env))]
     blind = baselines(pairs, totals(scores), ignore=settings.ignore)
     out.write((json.dumps(report_json(scores, blind), indent=2) if args.format == "json"
                else report_text(scores, blind)) + "\n")
@@ -120,11 +114,13 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
     return EXIT_OK
 
 
-def _run_model(cases: list[Case], settings: Settings, args: argparse.Namespace, err: TextIO) -> list[CaseRun]:
+def _run_model(cases: list[Case], settings: Settings, args: argparse.Namespace, err: TextIO,
+               heartbeat_s: float) -> list[CaseRun]:
     """Plan every case, print the plan's most it can cost (refused above CONFIRM_USD without --yes), then run."""
     from bot.evaluation.runner import plan_suite, run_suite
     from bot.llm.mistral import model_from_settings
     from bot.llm.tokens import default_counter
+    from bot.review.progress import Progress
     from bot.review.prompting import load_prompts
 
     counter, prompts = default_counter(), load_prompts()
@@ -137,5 +133,8 @@ def _run_model(cases: list[Case], settings: Settings, args: argparse.Namespace, 
     if most > CONFIRM_USD and not args.yes:
         raise UsageError(f"{line}, over ${CONFIRM_USD:.2f}: nothing was sent; run again with --yes to go ahead")
     err.write(line + "\n")
-    return run_suite(planned, model_from_settings(settings), counter=counter, prompts=prompts,
-                     concurrency=settings.concurrency, repeat=args.repeat, on_progress=lambda d, t: _progress(d, t, err))
+    model = model_from_settings(settings)
+    with Progress(err, verb="evaluating", noun="case", plural="case run(s)", total=len(cases) * args.repeat,
+                  interval_s=heartbeat_s) as progress:
+        return run_suite(planned, model, counter=counter, prompts=prompts, concurrency=settings.concurrency,
+                         repeat=args.repeat, on_progress=progress.update)
