@@ -438,7 +438,8 @@ def test_a_hostile_reply_costs_its_own_batch_only_and_the_others_are_posted(gh: 
     code, result = review_pr(gh, mistral, MISTRAL_REVIEW_REQUEST_TOKENS="6000")
     assert code == 3 and result["status"] == "reviewed"
     (failed,) = result["coverage"]["failed_batches"]
-    assert failed["files"] == ["src/flask/json/provider.py"] and "nests deeper than 32 levels" in failed["error"]
+    assert "src/flask/json/provider.py" in failed["files"] and "nests deeper than 32 levels" in failed["error"]
+    assert not {"src/flask/logging.py", "src/flask/cli.py"} & set(failed["files"])  # the other batches are not named
     assert result["coverage"]["answered_batches"] == result["coverage"]["batches"] - 1 > 1
     posted = gh.review_comments(REPO, 7)
     assert {c["path"] for c in posted} >= {"src/flask/logging.py", "src/flask/cli.py"}

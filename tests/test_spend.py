@@ -148,8 +148,9 @@ def test_the_dashboard_shows_the_ledgers_numbers_and_a_point_per_day(server: Ser
     for day in seeded["days"]:
         spent = sum(r.cost_usd for r in rows if time.gmtime(r.finished_at).tm_mday == day)
         assert f'data-day="{day}" data-usd="{spent:.6f}"' in dom
+    web = seeded["env"]["GITHUB_API_URL"]  # a PR's link is on the web address of the GitHub it lives on (here the double)
     for number in PRS:
-        assert f'href="https://github.com/{REPO}/pull/{number}"' in dom
+        assert f'href="{web}/{REPO}/pull/{number}"' in dom
     assert f"{REPO}: $" in dom and "of $0.0100" in dom  # the repo's budget bar
     assert dom.count("per line") >= 2  # cheapest and dearest reviews per changed line
 
