@@ -123,7 +123,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     from bot.core.severity import Severity
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review, run_review
-    from bot.review.progress import Progress, heartbeat_interval
+    from bot.review.progress import batch_progress
     from bot.review.prompting import load_prompts
     from bot.review.report import coverage_of, exit_status, plan_json, plan_text, result_json, result_text
 
@@ -142,8 +142,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
 
     # nothing to send (an empty diff, every file skipped): no model is called, so no key is needed
     model = model_from_settings(settings) if plan.batches else cast("Model", None)
-    with Progress(err, verb="reviewing", noun="batch", plural="batch(es)", total=len(plan.batches),
-                  interval_s=heartbeat_interval(env)) as progress:
+    with batch_progress(err, env)(len(plan.batches)) as progress:
         result = run_review(plan, model, settings, counter=counter, prompts=prompts,
                             budget_left_usd=settings.budget_usd, on_progress=progress.update)
     _emit(out, args.format, lambda: result_json(result, settings.model), lambda: result_text(result))
@@ -151,7 +150,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     return exit_status(coverage_of(result), severe=severe, fail_on_unreviewed=args.fail_on_unreviewed)
 
 
-def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     """Review one pull request (or, dry, print its plan); return the exit code."""
     import re
 
@@ -161,10 +160,10 @@ def run_pr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     if not match:
         raise UsageError(f"expected OWNER/REPO#N, not {args.target!r}")
     client = client_from_env(env)
-    return run_pull(client.pull(match[1], int(match[2])), client.identity(), args, env, out)
+    return run_pull(client.pull(match[1], int(match[2])), client.identity(), args, env, out, err)
 
 
-def run_mr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+def run_mr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     """Review one GitLab merge request (or, dry, print its plan); return the exit code."""
     import re
 
@@ -174,11 +173,11 @@ def run_mr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     if not match:
         raise UsageError(f"expected GROUP/PROJECT!N, not {args.target!r}")
     client = client_from_env(env)
-    return run_pull(client.merge_request(match[1], int(match[2])), client.identity(), args, env, out)
+    return run_pull(client.merge_request(match[1], int(match[2])), client.identity(), args, env, out, err)
 
 
 def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
-             request: ReviewRequest | None = None) -> int:
+             err: TextIO, request: ReviewRequest | None = None) -> int:
     """Review a pull or merge request through its host's handle (or, dry, print its plan)."""
     import uuid
 
@@ -186,13 +185,14 @@ def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review
     from bot.review.ports import Outcome, ReviewRequest
+    from bot.review.progress import batch_progress
     from bot.review.prompting import load_prompts
     from bot.review.pull_flow import review_pull
     from bot.review.pull_scope import prepare
     from bot.review.report import exit_status, outcome_json, outcome_text, plan_json, plan_text
 
     settings = Settings.from_env(env)
-    request = request or ReviewRequest(run_id=uuid.uuid4().hex[:12])
+    request = replace(request or ReviewRequest(run_id=uuid.uuid4().hex[:12]), progress=batch_progress(err, env))
     if not request.marker_key:  # signs the PR's state; only the operator's MISTRAL_API_KEY can reproduce it
         request = replace(request, marker_key=derive_key(settings.api_key or ""))
     counter, prompts = default_counter(), load_prompts()
@@ -254,9 +254,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "review":
             return run_review_command(args, env, out, err, stdin)
         if args.command == "pr":
-            return run_pr_command(args, env, out)
+            return run_pr_command(args, env, out, err)
         if args.command == "mr":
-            return run_mr_command(args, env, out)
+            return run_mr_command(args, env, out, err)
         if args.command == "gitlab-ci":
             from bot.gitlab_ci import main as gitlab_ci_main
 

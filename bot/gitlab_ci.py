@@ -52,4 +52,4 @@ def main(env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     if base:
         err.write(f"mistral-review: reviewing !{iid} of project {project} (pipeline diff base {base[:12]}; "
                   "positions use the merge request's own newest diff version)\n")
-    return run_pull(handle, client.identity(), args, settings_env, out, request=request)
+    return run_pull(handle, client.identity(), args, settings_env, out, err, request=request)

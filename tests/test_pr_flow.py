@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from bot.cli import main
 from bot.review.ports import ReviewRequest
 from tests.doubles.github import GitHubDouble
 from tests.doubles.mistral import MistralDouble, Reply
@@ -447,3 +449,22 @@ def test_a_hostile_reply_costs_its_own_batch_only_and_the_others_are_posted(gh: 
     summary = next(c for c in gh.issue_comments(REPO, 7) if "mistral-review:summary" in c["body"])
     assert "src/flask/json/provider.py" in summary["body"]
     assert marker_of(gh)["head"] != HEAD_SHA  # the failed batch is asked again next run
+
+
+def test_a_pr_review_says_it_is_waiting_while_the_model_is_slow(gh: GitHubDouble, mistral: MistralDouble) -> None:
+    """`pr` (and so the Action and the GitLab job) writes plain progress lines and a heartbeat to a CI log."""
+    import io
+
+    from tests.pullrequests import bot_env
+
+    open_pull(gh, diff_files("tiny-one-line-fix.diff"))
+    answer = first_added()
+    mistral.responder = lambda body, attempt: replace(answer(body, attempt), delay=1.6)
+    out, err = io.StringIO(), io.StringIO()  # not a terminal: whole lines
+    code = main(["pr", f"{REPO}#7", "--format", "json"], env=bot_env(gh, mistral, MISTRAL_REVIEW_HEARTBEAT_S="0.4"),
+                out=out, err=err)
+    assert code == 0 and json.loads(out.getvalue())["status"] == "reviewed", err.getvalue()
+    lines = err.getvalue().splitlines()
+    beats = [line for line in lines if line.startswith("waiting for the model: batch 1/1, ")]
+    assert len(beats) >= 2 and "\r" not in err.getvalue(), err.getvalue()
+    assert lines.index("reviewing: 1/1 batch(es) done") > lines.index(beats[-1])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Protocol
 
 from bot.core.batching import Skipped
@@ -119,6 +120,19 @@ class ReviewRequest:
     notes: Sequence[str] = ()  # operator notices for the summary (budget alerts)
     expected_head: str | None = None  # the head a queued job was for: a newer one supersedes it
     marker_key: bytes = field(default=b"", repr=False)  # signs the summary marker and fingerprints (bot.core.marker)
+    progress: ProgressMaker | None = field(default=None, repr=False)  # batches done and a heartbeat, on a log
+
+
+class ProgressShown(Protocol):
+    """A progress report while the model works (bot.review.progress.Progress)."""
+
+    def __enter__(self) -> ProgressShown: ...
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+    def update(self, done: int, total: int) -> None: ...
+
+
+ProgressMaker = Callable[[int], ProgressShown]  # given the number of batches
 
 
 class Completion(Protocol):

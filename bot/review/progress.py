@@ -34,6 +34,13 @@ def heartbeat_interval(env: Mapping[str, str]) -> float:
     return value
 
 
+def batch_progress(stream: TextIO, env: Mapping[str, str]) -> Callable[[int], Progress]:
+    """Return a maker of a review's batch progress on `stream`, given the number of batches (heartbeat from env)."""
+    interval = heartbeat_interval(env)
+    return lambda total: Progress(stream, verb="reviewing", noun="batch", plural="batch(es)", total=total,
+                                  interval_s=interval)
+
+
 class Progress:
     """Report `done/total` as units finish and, while any is outstanding, a heartbeat every `interval_s`."""
 

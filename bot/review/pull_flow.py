@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from bot.core.batching import Counter
+from bot.core.batching import Counter, Plan
 from bot.core.classify import SkipReason
 from bot.core.coverage import Coverage
 from bot.core.errors import ReviewError
@@ -65,8 +66,7 @@ def review_pull(
                        coverage=Coverage(stopped="the pull request's budget is spent"), model=settings.model)
     plan = plan_review(ready.files, settings, counter=counter, prompts=prompts, budget_left_usd=left,
                        already_skipped=ready.listed_skips)
-    result = run_review(plan, model_for(settings), settings, counter=counter, prompts=prompts,
-                        budget_left_usd=left, gates=request.gates) if plan.batches else ReviewResult(plan, (), (), Usage(), ())
+    result = _run(plan, model_for, settings, counter, prompts, left, request)
     key = request.marker_key
     index = code_index(plan.batches)
     prints = {c: print_of(key, index, c) for c in result.comments}
@@ -125,6 +125,16 @@ def _post(pr: PullPort, identity: str, info: PullInfo, since: str | None, result
     review, unplaced = pr.post_review(info.head_sha, fresh, overview)
     return _Posted(tuple(fresh), tuple(c for c in fresh if c not in unplaced), tuple(unplaced), review.html_url,
                    already_posted, cut)
+
+
+def _run(plan: Plan, model_for: Callable[[Settings], Model], settings: Settings, counter: Counter, prompts: Prompts,
+         left: float, request: ReviewRequest) -> ReviewResult:
+    """Send the plan's batches, showing progress where the request asks for it; nothing to send calls no model."""
+    if not plan.batches:
+        return ReviewResult(plan, (), (), Usage(), ())
+    with request.progress(len(plan.batches)) if request.progress else nullcontext() as shown:
+        return run_review(plan, model_for(settings), settings, counter=counter, prompts=prompts, budget_left_usd=left,
+                          gates=request.gates, on_progress=shown.update if shown else None)
 
 
 def _one_line(exc: Exception) -> str:
