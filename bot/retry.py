@@ -1,13 +1,23 @@
-"""The one retry policy both network adapters use: bounded in attempts and time, a server's
-`Retry-After` (or rate-limit reset) honoured up to a cap, else exponential backoff with full jitter."""
+"""The one retry policy every network adapter uses (GitHub, GitLab, the model): bounded in attempts and time,
+a server's `Retry-After` (seconds or an HTTP date) or rate-limit reset honoured up to a cap, else exponential
+backoff with full jitter. bot/core/wait_hints.py reads those headers.
+
+The libraries' own retries stay off, so only this layer retries: PyGithub's `GithubRetry` (a urllib3 `Retry`)
+repeats POSTs after a 5xx, so a review whose answer was lost is posted twice, and python-gitlab's
+`retry_transient_errors` repeats every verb and fails on an HTTP-date `Retry-After` (it reads the header with
+`int()`); neither caps a server's wait, bounds the total time, jitters, or lets a test replace `time.sleep`.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,3 +48,20 @@ def retrying(policy: RetryPolicy, *, retryable: Callable[[BaseException], bool],
     return Retrying(retry=retry_if_exception(retryable),
                     stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.total_s),
                     wait=wait, sleep=sleep, reraise=True)
+
+
+def checking_first(fn: Callable[[], T], landed: Callable[[], T | None] | None) -> Callable[[], T]:
+    """Return `fn` made safe to retry when it creates something: from the second try on, `landed` first looks
+    for what an earlier try made (the host may have acted on a request whose answer was lost)."""
+    tries = 0
+
+    def attempt() -> T:
+        nonlocal tries
+        tries += 1
+        if tries > 1 and landed is not None:
+            found = landed()
+            if found is not None:
+                return found
+        return fn()
+
+    return attempt

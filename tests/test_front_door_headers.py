@@ -21,7 +21,7 @@ from bot.hosts.github.events import sign as github_sign
 from bot.hosts.gitlab.events import sign as gitlab_sign
 from bot.server.ledger import Ledger
 from bot.server.serve import build_app
-from bot.server.sessions import COOKIE, _sign
+from bot.server.sessions import COOKIE, SESSION_S, new_session
 from bot.server.settings import GitLabHookSettings, ServerSettings
 from tests.conftest import FIXTURES
 
@@ -74,8 +74,11 @@ def _environ_key(name: str) -> str:
 
 
 def _session_cookie(expires: str, *, signed: bool) -> str:
-    body = f"id.{expires}"
-    return f"{body}.{_sign(DASHBOARD, body) if signed else 'bad'}"
+    """A cookie that runs out at `expires`: signed, a session made SESSION_S before (a signed time stops at 2**64)."""
+    if not signed:
+        return f"id.{expires}.bad"
+    made = min(int(expires[:30]), 2**64 - 1 + SESSION_S) - SESSION_S
+    return new_session(DASHBOARD, now=max(0, made))
 
 
 # int() refuses more than 4,300 digits; the edges and the far side of each bound are drawn as often as the rest.

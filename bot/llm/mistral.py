@@ -1,9 +1,9 @@
 """The Mistral adapter: the only module that imports the mistralai SDK.
 
-One chat-completions call per batch, retried with tenacity (the SDK's own retries stay
-off, so only one layer retries). Works against api.mistral.ai or any OpenAI-compatible
-server (vLLM, Ollama, llama.cpp) given as `server_url`; what such a server refuses is
-learnt once (bot.llm.negotiation) rather than retried.
+One chat-completions call per batch, retried by bot/retry.py (the SDK's own retries stay
+off, so only one layer retries; Retry-After in seconds or as an HTTP date). Works against
+api.mistral.ai or any OpenAI-compatible server (vLLM, Ollama, llama.cpp) given as
+`server_url`; what such a server refuses is learnt once (bot.llm.negotiation) rather than retried.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from mistralai.client.errors import MistralError, ResponseValidationError
 
 from bot.core.errors import ModelError, UsageError
 from bot.core.settings import Settings
+from bot.core.wait_hints import wait_hint
 from bot.llm.negotiation import FORMS, REASONING_EFFORT, RESPONSE_FORMAT, ServerTerms, refused_field, step_down, terms_for
 from bot.retry import RetryPolicy, retrying
 
@@ -68,15 +69,11 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (httpx2.TimeoutException, httpx2.TransportError))
 
 
-def retry_after_seconds(exc: BaseException | None) -> float | None:
-    """Return the server's Retry-After in seconds, when it sent one as a number."""
-    if not isinstance(exc, MistralError):
+def retry_after_seconds(exc: BaseException | None, now: float) -> float | None:
+    """Return the wait the server's Retry-After asks for at `now` (epoch seconds): seconds or an HTTP date."""
+    if not isinstance(exc, MistralError) or exc.headers is None:
         return None
-    value = exc.headers.get("retry-after") if exc.headers is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+    return wait_hint(exc.headers, now=now)
 
 
 def _describe(exc: BaseException) -> str:
@@ -137,6 +134,7 @@ class MistralModel:
         response_format: str = FORMS[0],
         policy: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         # The key is passed explicitly: the SDK would otherwise read MISTRAL_API_KEY by itself.
         self._client = Mistral(api_key=api_key, server_url=server_url, timeout_ms=int(timeout_s * 1000))
@@ -148,6 +146,7 @@ class MistralModel:
         self._response_format = response_format
         self._policy = policy
         self._sleep = sleep
+        self._wall_clock = wall_clock  # for a Retry-After given as a date
 
     def complete(self, system: str, user: str, *, max_tokens: int, schema: dict[str, Any],
                  timeout_s: float | None = None) -> Completion:
@@ -162,7 +161,8 @@ class MistralModel:
             def transient(exc: BaseException, terms: ServerTerms = terms) -> bool:
                 return _retryable(exc) and self._refusal(exc, terms) is None
 
-            retrier = retrying(self._policy, retryable=transient, hint=retry_after_seconds, sleep=self._sleep)
+            retrier = retrying(self._policy, retryable=transient, sleep=self._sleep,
+                               hint=lambda exc: retry_after_seconds(exc, self._wall_clock()))
             try:
                 completion = retrier(self._call, system, user, max_tokens, schema, terms,
                                      timeout_s or self._timeout_s, lost)

@@ -463,8 +463,9 @@ class GitHubDouble:
             self._faults.append(_Fault(method.upper(), re.compile(path_regex), (status, body, dict(headers or {})),
                                        times, apply_first))
 
-    def secondary_rate_limit(self, method: str, path_regex: str, retry_after: int = 1, times: int = 1) -> None:
-        """Answer the next matching requests with GitHub's 403 secondary rate limit and a Retry-After header."""
+    def secondary_rate_limit(self, method: str, path_regex: str, retry_after: int | str = 1, times: int = 1) -> None:
+        """Answer the next matching requests with GitHub's 403 secondary rate limit and a Retry-After header
+        (whole seconds, or any text such as an HTTP date)."""
         body = {"message": SECONDARY_RATE_LIMIT, "documentation_url": "https://docs.github.com/rest/using-the-rest-"
                 "api/rate-limits-for-the-rest-api#about-secondary-rate-limits", "status": "403"}
         self.fail_next(method, path_regex, status=403, body=body, headers={"Retry-After": str(retry_after)},

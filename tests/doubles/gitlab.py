@@ -3,8 +3,8 @@
 Objects start from real or documented GitLab responses in tests/fixtures/gitlab. It is strict where GitLab is:
 a diff note's position must name the MR's newest version and a real `(old_line, new_line)` pair of its diff
 (otherwise the 400 GitLab sends), draft notes are seen by their author only until published, lists paginate
-with absolute `Link` headers, a 429 carries `Retry-After` in whole seconds, and lines that start with a quick
-action run it (a note made only of quick actions is not created: 202 with the commands).
+with absolute `Link` headers, a 429 carries `Retry-After` in whole seconds (or an HTTP date when asked), and lines
+that start with a quick action run it (a note made only of quick actions is not created: 202 with the commands).
 """
 
 from __future__ import annotations
@@ -201,8 +201,9 @@ class GitLabDouble:
         for _ in range(times):
             self._faults.append((method, re.compile(path_regex), status, body, headers or {}, after))
 
-    def rate_limit(self, method: str, path_regex: str, retry_after: int = 1) -> None:
-        """Answer the next matching request with GitLab's 429 and a Retry-After in whole seconds."""
+    def rate_limit(self, method: str, path_regex: str, retry_after: int | str = 1) -> None:
+        """Answer the next matching request with GitLab's 429 and a Retry-After: whole seconds, or any text such as
+        an HTTP date."""
         headers = fixture("api.ratelimit.headers.docs.json")
         self.fail_next(method, path_regex, status=429, body=headers["default_429_body_self_managed"],
                        headers={**headers["all_requests"], "RateLimit-Remaining": "0", "Retry-After": str(retry_after)})

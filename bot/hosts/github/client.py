@@ -1,7 +1,7 @@
 """The GitHub adapter: the only module that imports PyGithub.
 
 Reads a pull request, its files, comments and reviews; posts one review and edits the
-summary comment. Network errors and rate limits are retried with tenacity (PyGithub's
+summary comment. Network errors and rate limits are retried by bot/retry.py (PyGithub's
 own retries are off, so only one layer retries); everything else becomes GitHubError.
 """
 
@@ -27,7 +27,7 @@ from bot.core.summary import Overview, run_id_in
 from bot.hosts.github.errors import GitHubError, error_messages, retry_hint, retryable
 from bot.hosts.github.posting import post_review
 from bot.hosts.github.trees import tree_blobs
-from bot.retry import RetryPolicy, retrying
+from bot.retry import RetryPolicy, checking_first, retrying
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
 T = TypeVar("T")
@@ -52,19 +52,25 @@ class GitHubClient:
     def __init__(self, *, token: str | None = None, auth: Auth.Auth | None = None,
                  base_url: str = "https://api.github.com", identity: str | None = None, bot_login: str | None = None,
                  attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0, write_interval_s: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, wall_clock: Callable[[], float] = time.time) -> None:
         # GitHub asks integrations to space out writes (secondary rate limits); reads need no pause.
         self._gh = Github(auth=auth or Auth.Token(token or ""), base_url=base_url.rstrip("/"), retry=None,
                           lazy=True, per_page=100, timeout=30, seconds_between_requests=0,
                           seconds_between_writes=write_interval_s)
         self._identity, self._bot_login = identity, bot_login
         self.web_url = web_url(base_url)
-        self._policy, self._sleep = RetryPolicy(attempts, max_wait_s, total_s), sleep
+        self._policy, self._sleep, self._wall_clock = RetryPolicy(attempts, max_wait_s, total_s), sleep, wall_clock
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run one GitHub request with retries; raise GitHubError with what was being done."""
+    def call(self, what: str, fn: Callable[[], T], *, landed: Callable[[], T | None] | None = None) -> T:
+        """Run one GitHub request with retries; with `landed`, a retry first checks whether the last try took effect.
+
+        Raises GitHubError with what was being done.
+        """
+        def hint(exc: BaseException | None) -> float | None:
+            return retry_hint(exc, self._wall_clock())
+
         try:
-            return retrying(self._policy, retryable=retryable, hint=retry_hint, sleep=self._sleep)(fn)
+            return retrying(self._policy, retryable=retryable, hint=hint, sleep=self._sleep)(checking_first(fn, landed))
         except GithubException as exc:
             messages = error_messages(exc)
             raise GitHubError(f"GitHub refused to {what}: HTTP {exc.status} {'; '.join(messages)}".strip(),
@@ -230,15 +236,8 @@ class PullRequestHandle:
         POST whose answer was lost, and posting again would double the review.
         """
         commit = self._repo.get_commit(head_sha)  # lazy: PyGithub only needs its sha
-        attempts = 0
 
         def post() -> PostedReview:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1 and run_id and not pending:
-                landed = self._find(run_id)
-                if landed is not None:
-                    return landed
             kwargs: dict[str, Any] = {"commit": commit, "body": body, "comments": comments}
             if not pending:
                 kwargs["event"] = "COMMENT"
@@ -246,7 +245,8 @@ class PullRequestHandle:
             return PostedReview(review.id, review.html_url)
 
         try:
-            return self._client.call("post the review", post)
+            return self._client.call("post the review", post,
+                                     landed=(lambda: self._find(run_id)) if run_id and not pending else None)
         except GitHubError as exc:
             if exc.bad_anchor:
                 raise AnchorRejected(str(exc)) from None

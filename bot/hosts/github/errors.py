@@ -8,7 +8,7 @@ import requests
 from github import GithubException
 
 from bot.core.errors import ReviewError
-from bot.core.numbers import SECONDS_DIGITS, bounded_int
+from bot.core.wait_hints import wait_hint
 
 
 class GitHubError(ReviewError):
@@ -50,13 +50,15 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, (requests.ConnectionError, requests.Timeout))
 
 
-def retry_hint(exc: BaseException | None) -> float | None:
-    """Return GitHub's own word on how long to wait: Retry-After, or the rate limit's reset time."""
+def retry_hint(exc: BaseException | None, now: float | None = None) -> float | None:
+    """Return GitHub's own word on how long to wait: Retry-After, or the primary rate limit's reset time.
+
+    `now` is the wall clock in epoch seconds (the time now when left out); GitHub's reset time counts only
+    once the limit is spent, since every answer carries one.
+    """
     if not isinstance(exc, GithubException):
         return None
     headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-    retry_after = bounded_int(headers.get("retry-after"), SECONDS_DIGITS)
-    if retry_after is not None:
-        return float(retry_after)
-    reset = bounded_int(headers.get("x-ratelimit-reset"), SECONDS_DIGITS)
-    return reset - time.time() if headers.get("x-ratelimit-remaining") == "0" and reset is not None else None
+    spent = headers.get("x-ratelimit-remaining") == "0"
+    return wait_hint(headers, now=time.time() if now is None else now,
+                     reset_header="x-ratelimit-reset" if spent else None)

@@ -1,8 +1,9 @@
 """The GitLab connection: the only module besides its siblings that imports python-gitlab.
 
 Requests go through python-gitlab's low-level `http_*` calls with its own retries off, so only
-bot/retry.py retries (429 with Retry-After or RateLimit-Reset, 5xx, connection errors). Writes are
-paced; a POST that creates something is never repeated blind: before a retry, `landed` looks for it.
+bot/retry.py retries (429 with Retry-After in seconds or as a date, or RateLimit-Reset; 5xx; connection
+errors). Writes are paced; a POST that creates something is never repeated blind: before a retry,
+`landed` looks for it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import gitlab
 from gitlab.exceptions import GitlabError, GitlabHttpError
 
 from bot.core.errors import ReviewError, UsageError
-from bot.core.numbers import SECONDS_DIGITS, bounded_int
 from bot.core.sizecaps import TooLarge
-from bot.retry import RetryPolicy, retrying
+from bot.core.wait_hints import wait_hint
+from bot.retry import RetryPolicy, checking_first, retrying
 
 if TYPE_CHECKING:
     from bot.hosts.gitlab.merge_request import MergeRequestHandle
@@ -62,7 +63,8 @@ class GitLabClient:
 
     def __init__(self, *, token: str, url: str = "https://gitlab.com", identity: str | None = None,
                  attempts: int = 5, max_wait_s: float = 60.0, total_s: float = 300.0, write_interval_s: float = 0.25,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self._gl = gitlab.Gitlab(url.rstrip("/"), private_token=token, per_page=100, timeout=30,
                                  retry_transient_errors=False, keep_base_url=True)
         self._gl.session.hooks["response"].append(self._remember)
@@ -74,6 +76,7 @@ class GitLabClient:
         self._identity: str | None = identity
         self._user_id: int | None = None
         self._policy, self._sleep, self._clock = RetryPolicy(attempts, max_wait_s, total_s), sleep, clock
+        self._wall_clock = wall_clock  # for Retry-After dates and RateLimit-Reset; `clock` paces writes
         # GitLab's default notes rate limit is 300 a minute per user, and publishing a draft counts as a note:
         # 4 writes a second leaves room for a review's drafts and their publishing in the same minute.
         self._write_interval, self._last_write = write_interval_s, -1e9
@@ -89,28 +92,13 @@ class GitLabClient:
         """Return GitLab's own word on how long to wait: Retry-After, else RateLimit-Reset."""
         if not isinstance(exc, GitlabHttpError) or exc.response_code != 429:
             return None
-        headers = getattr(self._local, "headers", {})
-        retry_after = bounded_int(headers.get("retry-after"), SECONDS_DIGITS)
-        if retry_after is not None:
-            return float(retry_after)
-        reset = bounded_int(headers.get("ratelimit-reset"), SECONDS_DIGITS)
-        return None if reset is None else reset - time.time()
+        return wait_hint(getattr(self._local, "headers", {}), now=self._wall_clock(), reset_header="ratelimit-reset")
 
     def call(self, what: str, fn: Callable[[], T], *, landed: Callable[[], T | None] | None = None) -> T:
         """Run one request with retries; with `landed`, a retry first checks whether the last try took effect."""
-        tries = 0
-
-        def attempt() -> T:
-            nonlocal tries
-            tries += 1
-            if tries > 1 and landed is not None:
-                found = landed()
-                if found is not None:
-                    return found
-            return fn()
-
         try:
-            return retrying(self._policy, retryable=_retryable, hint=self._hint, sleep=self._sleep)(attempt)
+            retrier = retrying(self._policy, retryable=_retryable, hint=self._hint, sleep=self._sleep)
+            return retrier(checking_first(fn, landed))
         except GitlabError as exc:
             detail = str(exc.error_message)
             if exc.response_code == 401:
