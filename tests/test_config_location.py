@@ -16,7 +16,7 @@ from tests.doubles.gitlab import GitLabDouble
 from tests.doubles.mistral import MistralDouble
 from tests.mergerequests import BASE_SHA as MR_BASE
 from tests.mergerequests import HEAD_SHA as MR_HEAD
-from tests.mergerequests import PROJECT, diff_entries, review_mr, summary_of
+from tests.mergerequests import PROJECT, opened_mr, review_mr, summary_of
 from tests.modelreplies import first_added
 from tests.pullrequests import BASE_SHA, HEAD_SHA, REPO, diff_files, open_pull, review_pr
 
@@ -35,11 +35,8 @@ def _github_summary(gh: GitHubDouble) -> str:
 
 @pytest.fixture()
 def gl() -> Iterator[GitLabDouble]:
-    with GitLabDouble() as double:
-        double.add_project(PROJECT)
-        double.add_mr(PROJECT, 3, diffs=diff_entries("tiny-one-line-fix.diff"), head=MR_HEAD, base=MR_BASE)
+    with opened_mr("tiny-one-line-fix.diff") as double:
         yield double
-    assert double.crashes == []
 
 
 def test_on_github_the_root_file_wins_over_github_and_the_summary_names_both(gh: GitHubDouble,

@@ -12,7 +12,7 @@ import pytest
 from tests.doubles.github import GitHubDouble
 from tests.doubles.gitlab import GitLabDouble
 from tests.doubles.mistral import MistralDouble, Reply
-from tests.mergerequests import BASE_SHA, HEAD_SHA, PROJECT, diff_entries, review_mr, summary_of
+from tests.mergerequests import opened_mr, review_mr, summary_of
 from tests.modelreplies import added_lines, comment
 from tests.pullrequests import REPO, diff_files, open_pull, review_pr
 
@@ -28,11 +28,8 @@ def long_comments(body: dict[str, Any], attempt: int) -> Reply:
 
 @pytest.fixture()
 def gl() -> Iterator[GitLabDouble]:
-    with GitLabDouble() as double:
-        double.add_project(PROJECT)
-        double.add_mr(PROJECT, 3, diffs=diff_entries("medium-multi-file.diff"), head=HEAD_SHA, base=BASE_SHA)
+    with opened_mr("medium-multi-file.diff") as double:
         yield double
-    assert double.crashes == []
 
 
 def test_a_gitlab_summary_with_its_budget_spent_points_to_gitlab_ci_never_github(gl: GitLabDouble,
