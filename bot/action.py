@@ -110,7 +110,7 @@ class Target:
     """The PR an event asks about, and how it asks."""
 
     number: int
-    force: bool = False  # an explicit /review
+    explicit: bool = False  # an explicit /review
     rereview: bool = False  # the base changed: the head again, opt-outs kept
     commenter: str | None = None
 
@@ -134,7 +134,7 @@ def _target(event: str, payload: dict[str, Any]) -> Target | str:
         if association not in TRUSTED_ASSOCIATIONS:
             return (f"/review by {login} ignored: only a repository's owners, members and collaborators may ask "
                     f"(GitHub says {association})")
-        return Target(int(issue["number"]), force=True, commenter=login)
+        return Target(int(issue["number"]), explicit=True, commenter=login)
     return f"the {event or 'unknown'} event is not one mistral-review handles"
 
 
@@ -187,7 +187,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         _react(pr, int(payload["comment"]["id"]), out)
     drafts = read_input(env, "review_drafts").lower() in ("true", "1", "yes")
     marker_key = derive_key(read_input(env, "marker_key") or key)  # operator-only: a PR cannot sign a marker
-    request = ReviewRequest(force=target.force, rereview=target.rereview, review_drafts=drafts,
+    request = ReviewRequest(explicit=target.explicit, rereview=target.rereview, review_drafts=drafts,
                             run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8], overrides=overrides,
                             marker_key=marker_key, progress=batch_progress(sys.stderr, env))
     try:

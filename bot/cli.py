@@ -99,16 +99,13 @@ def _read_diff(args: argparse.Namespace, stdin: Any, settings: Settings, err: Te
             return Path(args.diff_file).read_bytes(), settings
         except OSError as exc:
             raise UsageError(f"cannot read {args.diff_file}: {exc.strerror}") from None
-    from bot.core.diff import decode
-    from bot.core.settings import REPO_CONFIG_PATH, parse_repo_config
     from bot.hosts.localgit import branch_diff, file_at
+    from bot.review.repo_config import apply_repo_config
 
     diff, base = branch_diff(Path.cwd(), args.base)
-    config = file_at(Path.cwd(), base, REPO_CONFIG_PATH)
-    if config is not None:
-        settings, problems = parse_repo_config(decode(config), settings)
-        for problem in problems:
-            err.write(f"mistral-review: warning: {problem}\n")
+    settings, problems, _ = apply_repo_config(lambda path: file_at(Path.cwd(), base, path), settings)
+    for problem in problems:
+        err.write(f"mistral-review: warning: {problem}\n")
     return diff, settings
 
 

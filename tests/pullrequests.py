@@ -88,8 +88,8 @@ def fixture_text(path: str) -> str:
 
 
 def rereview(gh: GitHubDouble, mistral: MistralDouble, number: int = 7,
-             request: ReviewRequest = ReviewRequest(force=True, run_id="rereview")) -> Outcome:
-    """Run the flow as an explicit `/review` does (the current head again, forced), or as `request` says."""
+             request: ReviewRequest = ReviewRequest(explicit=True, run_id="rereview")) -> Outcome:
+    """Run the flow as an explicit `/review` does (the current head again, past the opt-outs), or as `request` says."""
     env = bot_env(gh, mistral)
     request = replace(request, marker_key=derive_key(env["MISTRAL_API_KEY"]))
     client = client_from_env(env)

@@ -54,12 +54,12 @@ def test_drafts_are_skipped_by_field_old_field_or_title_unless_asked() -> None:
         assert isinstance(route("Merge Request Hook", data, review_drafts=True), MergeRequestJob)
 
 
-def test_a_review_note_is_a_forced_job_and_other_notes_are_ignored() -> None:
+def test_a_review_note_is_a_rereview_job_and_other_notes_are_ignored() -> None:
     data = payload("note.merge_request.command.gitlab-com")
     assert isinstance(route("Note Hook", data), Ignore)  # "atlantis plan"
     data["object_attributes"]["note"] = "/review please"
     job = route("Note Hook", data)
-    assert isinstance(job, MergeRequestJob) and job.forced and job.user_id == 1755902 and job.iid == 2
+    assert isinstance(job, MergeRequestJob) and job.rereview and job.user_id == 1755902 and job.iid == 2
     assert job.note_id == data["object_attributes"]["id"] and job.head_sha == f"note:{job.note_id}"
     assert isinstance(route("Note Hook", data, bot_username="lkysow"), Ignore)  # the bot's own note
     data["object_attributes"]["system"] = True

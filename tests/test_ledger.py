@@ -69,9 +69,9 @@ def ledger(url: str) -> Iterator[Ledger]:
     led.close()
 
 
-def _new(delivery: str, *, head: str = "aaa", pr: int = 1, repo: str = "o/r", forced: bool = False,
+def _new(delivery: str, *, head: str = "aaa", pr: int = 1, repo: str = "o/r", rereview: bool = False,
          installation: int | None = 7) -> NewJob:
-    return NewJob(delivery, "pull_request", repo, pr, head, installation, forced)
+    return NewJob(delivery, "pull_request", repo, pr, head, installation, rereview)
 
 
 def _queued(led: Ledger, delivery: str, now: float = 100.0, **kw: Any) -> str:
@@ -164,16 +164,16 @@ def test_accept_dedupes_by_delivery_and_by_head(ledger: Ledger) -> None:
     assert ledger.accept(_new("d1"), now=101) == AcceptResult(first, "delivery")
     assert ledger.accept(_new("d2"), now=101) == AcceptResult(first, "head")
     assert ledger.accept(_new("d2"), now=102) == AcceptResult(first, "head")  # d2 made no job of its own
-    forced = _queued(ledger, "d3", forced=True)
-    assert forced != first
-    assert ledger.accept(_new("d4", forced=True), now=103) == AcceptResult(forced, "head")
+    again = _queued(ledger, "d3", rereview=True)
+    assert again != first
+    assert ledger.accept(_new("d4", rereview=True), now=103) == AcceptResult(again, "head")
     failed = _running(ledger, "d5", head="bbb", pr=2)
     assert ledger.finish(failed.id, failed.attempts, state="failed", detail="all model calls failed", now=104) == []
     retried = ledger.accept(_new("d5", head="bbb", pr=2), now=105)  # a redelivery of a failed job's delivery
     assert retried.duplicate is None and retried.job_id not in (None, failed.id)
     assert ledger.accept(_new("d6", head="bbb", pr=2), now=106) == AcceptResult(retried.job_id, "head")
     job = ledger.job(first)
-    assert job is not None and (job.state, job.attempts, job.forced, job.installation_id) == ("queued", 0, False, 7)
+    assert job is not None and (job.state, job.attempts, job.rereview, job.installation_id) == ("queued", 0, False, 7)
     assert ledger.job("nope") is None
 
 

@@ -382,8 +382,8 @@ def test_a_base_change_reviews_the_head_again_but_keeps_every_opt_out(gh: GitHub
     edited = json.loads(fixture_text("webhooks/pull_request.opened.json"))
     edited.update(action="edited", changes={"base": {"ref": {"from": "develop"}, "sha": {"from": "1" * 40}}})
     job = route("pull_request", edited)
-    assert isinstance(job, ReviewJob) and job.forced and not job.explicit
-    request = ReviewRequest(force=job.explicit, rereview=job.forced, run_id="base-change")
+    assert isinstance(job, ReviewJob) and job.rereview and not job.explicit
+    request = ReviewRequest(explicit=job.explicit, rereview=job.rereview, run_id="base-change")
     open_pull(gh, diff_files("tiny-one-line-fix.diff"), user_login="renovate[bot]", user_type="Bot")
     assert rereview(gh, mistral, request=request).status == "skipped" and mistral.requests == []
     gh.update_pull(REPO, 7, user=("octocat", "User"), labels=["no-ai-review"])

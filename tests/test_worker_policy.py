@@ -50,7 +50,7 @@ def test_a_refused_eyes_reaction_does_not_stop_the_review(world: dict[str, Any])
     gh.set_permission(REPO, "maintainer", "write")
     gh.fail_next("POST", r"/reactions$", status=403, body={"message": "Resource not accessible by integration"})
     state, detail = _run(world, NewJob("d1", "issue_comment", REPO, 7, f"comment:{comment['id']}", None,
-                                       forced=True, commenter="maintainer", comment_id=comment["id"]))
+                                       rereview=True, commenter="maintainer", comment_id=comment["id"]))
     assert (state, detail.split(":")[0]) == ("done", "reviewed") and gh.reactions == []
     assert len(gh.reviews(REPO, 7)) == 1
 
@@ -59,7 +59,7 @@ def test_a_refused_eyes_reaction_does_not_stop_the_review(world: dict[str, Any])
 def test_a_base_change_job_keeps_the_opt_outs(world: dict[str, Any], fields: dict[str, Any]) -> None:
     gh = world["gh"]
     gh.add_pull(REPO, 7, base_sha=BASE_SHA, head_sha=HEAD_SHA, files=diff_files("tiny-one-line-fix.diff"), **fields)
-    state, detail = _run(world, NewJob("d2", "pull_request", REPO, 7, HEAD_SHA, None, forced=True))
+    state, detail = _run(world, NewJob("d2", "pull_request", REPO, 7, HEAD_SHA, None, rereview=True))
     assert state == "done" and detail.startswith("skipped")
     assert world["mistral"].requests == [] and gh.reviews(REPO, 7) == [] and world["ledger"].reviews() == []
 

@@ -17,7 +17,7 @@ from bot.core.masking import mask_file
 from bot.core.render import render_files
 
 
-class Counter(Protocol):
+class TokenCounter(Protocol):
     """Counts tokens of text pieces and of whole chat requests."""
 
     def text(self, text: str) -> int:
@@ -159,7 +159,7 @@ def _pack(parts: list[Part], room: int, shape: RequestShape, limit: int, count: 
 def plan_batches(
     files: Sequence[FileDiff],
     *,
-    counter: Counter,
+    counter: TokenCounter,
     shape: RequestShape,
     limits: Limits,
     ignore: Sequence[str],
@@ -192,7 +192,7 @@ def plan_batches(
 
 
 def _select(
-    files: list[FileDiff], room: int, counter: Counter, shape: RequestShape, limit: int,
+    files: list[FileDiff], room: int, counter: TokenCounter, shape: RequestShape, limit: int,
     affordable: Callable[[Sequence[Batch]], bool] | None, skipped: list[Skipped],
 ) -> list[Batch]:
     """Pack all files, or, when that is not affordable, the longest prefix by importance that is."""

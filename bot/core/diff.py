@@ -230,8 +230,8 @@ _GITHUB_STATUS = {
 }
 
 
-def parse_github_file(entry: Mapping[str, object]) -> FileDiff:
-    """Turn one entry of GitHub's "list pull request files" answer into a file diff.
+def parse_file_entry(entry: Mapping[str, object]) -> FileDiff:
+    """Turn one host file entry (GitHub's "list pull request files" shape, which each host adapter gives) into a FileDiff.
 
     The entry's `patch` is hunks only, without file headers; an entry without one is
     either binary or too large for GitHub (the caller decides which).
@@ -252,9 +252,9 @@ def parse_github_file(entry: Mapping[str, object]) -> FileDiff:
     return FileDiff(path, None if status is FileStatus.ADDED else old_path, status, only.hunks)
 
 
-def parse_github_files(entries: Iterable[Mapping[str, object]]) -> list[FileDiff]:
-    """Turn GitHub's list of pull request files into file diffs."""
-    return [parse_github_file(e) for e in entries]
+def parse_file_entries(entries: Iterable[Mapping[str, object]]) -> list[FileDiff]:
+    """Turn a host's list of file entries into file diffs."""
+    return [parse_file_entry(e) for e in entries]
 
 
 def git_lines(text: str) -> list[str]:

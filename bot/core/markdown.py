@@ -14,6 +14,9 @@ import html
 import re
 from collections.abc import Callable
 
+from bot.core.links import link_base as link_base  # re-exported: the host adapters import it from here
+from bot.core.links import link_target
+
 TRUNCATED = "…(truncated)"
 ZWJ = "\u200d"
 
@@ -32,8 +35,6 @@ _BARE = re.compile(_BARE_URL)
 _CONSTRUCT = re.compile(r"(?P<bang>!?)\[(?P<label>[^\[\]\n]{0,500})\]\((?P<dest>[^()\[\]\s<>]{0,2000})"
                         r"(?:[ \t]{1,20}(?:\"[^\"\n]{0,300}\"|'[^'\n]{0,300}'))?\)|" + _BARE_URL)
 _URL_TAIL = set(".,:;!?*_~'\")")
-_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_URL_PARTS = re.compile(r"(?P<auth>[^/?#\\]*)(?P<path>[^?#]*)(?P<query>\?[^#]*)?(?P<frag>#.*)?", re.S)
 # What can open an inline construct mid-line; `_` only where it can start or end emphasis (not inside words).
 _ESCAPE = re.compile(r"([\\`*\[\]!|<>~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _PROSE_ESCAPE = re.compile(r"[\\`\[\]!|<&]")  # model prose keeps its emphasis, lists and headings
@@ -85,59 +86,6 @@ def fence(content: str, info: str = "") -> str:
     longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}{info}\n{content}\n{ticks}"
-
-
-def link_base(web_url: str, repo: str) -> str:
-    """Return the web address of a repository on its host (`https://host/owner/repo/`): links kept start there."""
-    return f"{web_url.rstrip('/')}/{repo.strip('/')}/" if web_url and repo else ""
-
-
-def _unquote(text: str) -> str:
-    """Decode %XX escapes (as UTF-8, the way browsers and servers read a path)."""
-    raw = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m[1], 16)]), text.encode("utf-8", "replace"))
-    return raw.decode("utf-8", "replace")
-
-
-def _quote(text: str, safe: str) -> str:
-    """Percent-encode every character but letters, digits, `-._~` and `safe`."""
-    return "".join(c if c.isascii() and (c.isalnum() or c in "-._~" + safe) else
-                   "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace")) for c in text)
-
-
-def _dot_free(path: str) -> str:
-    """Resolve `.` and `..` segments as a browser does (RFC 3986, section 5.2.4)."""
-    kept: list[str] = []
-    segments = path.split("/")[1:]
-    for segment in segments:
-        if segment == "..":
-            kept = kept[:-1]
-        elif segment != ".":
-            kept.append(segment)
-    tail = "/" if segments and segments[-1] in (".", "..") and kept else ""
-    return "/" + "/".join(kept) + tail
-
-
-def link_target(url: str, base: str) -> str | None:
-    """Return a link's address, normalised and encoded, when it points into the repository at `base`; else None.
-
-    The address returned is the one checked: dot segments resolved (`%2e` too), `\\` read as `/`, scheme and
-    host compared case-insensitively, relative links and user info refused.
-    """
-    scheme, sep, rest = _BACKSLASH_ESCAPE.sub(r"\1", url).partition("://")
-    base_scheme, _, base_rest = base.partition("://")
-    parts = _URL_PARTS.fullmatch(rest)
-    if not base or not sep or scheme.lower() != base_scheme.lower() or parts is None:
-        return None
-    if parts["auth"].lower() != base_rest.split("/", 1)[0].lower():
-        return None
-    path = _unquote(parts["path"]).replace("\\", "/")
-    if re.search(r"%(?:2e|2f|5c)", path, re.I):  # encoded twice: some server would decode it again
-        return None
-    address = f"{base_scheme}://{parts['auth'].lower()}{_quote(_dot_free(path), '/!$*+,;=:')}"
-    if not address.lower().startswith(base.lower()):
-        return None
-    tail = _quote((parts["query"] or "") + (parts["frag"] or ""), "/?#!$*+,;=:&%@")
-    return address + tail.replace("&", "&amp;")
 
 
 def _trim(url: str) -> tuple[str, str]:

@@ -19,7 +19,8 @@ from bot.core.tomlfile import TomlError, load_toml
 
 MODEL_CONTEXT = 256_000
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
-REPO_CONFIG_PATH = ".github/mistral-review.toml"
+# Where a repo keeps its settings, in the order they are looked for: the first one found is used.
+REPO_CONFIG_PATHS = (".mistral-review.toml", ".github/mistral-review.toml", ".gitlab/mistral-review.toml")
 
 
 class ConfigError(ValueError):
@@ -134,7 +135,7 @@ ENV_NAMES = {
     "MISTRAL_REVIEW_PRICE_MODELS": "price_models",
 }
 
-# Keys a repo's `.github/mistral-review.toml` may set. Endpoint and key are the operator's, not the repo's.
+# Keys a repo's `.mistral-review.toml` may set. Endpoint and key are the operator's, not the repo's.
 REPO_KEYS = frozenset({
     "model", "budget_usd", "max_comments", "min_severity", "ignore", "instructions",
     "review_bots", "skip_labels", "reasoning_effort",
@@ -232,28 +233,28 @@ def _convert(key: str, value: Any) -> Any:
     raise ConfigError(f"unknown setting {key!r}")
 
 
-def parse_repo_config(text: str, base: Settings) -> tuple[Settings, list[str]]:
-    """Apply a repo's TOML file to settings; every problem is reported and that key keeps its value."""
+def parse_repo_config(text: str, base: Settings, *, path: str = REPO_CONFIG_PATHS[0]) -> tuple[Settings, list[str]]:
+    """Apply a repo's TOML file (read from `path`) to settings; every problem is reported and that key keeps its value."""
     try:
         data = load_toml(text)
     except TomlError as exc:
-        return base, [f"{REPO_CONFIG_PATH} is {exc}; using the defaults"]
+        return base, [f"{path} is {exc}; using the defaults"]
     problems: list[str] = []
     settings = base
     for key, value in data.items():
         if key not in REPO_KEYS:
-            problems.append(f"{REPO_CONFIG_PATH}: unknown key {key!r} ignored")
+            problems.append(f"{path}: unknown key {key!r} ignored")
             continue
         try:
             settings = settings.with_values({key: value})
         except ConfigError as exc:
-            problems.append(f"{REPO_CONFIG_PATH}: {exc}; default kept")
+            problems.append(f"{path}: {exc}; default kept")
     if settings.model != base.model and base.priced_model is None:  # the operator's price stays with their model
         settings = dataclasses.replace(settings, priced_model=base.model)
     return settings, problems
 
 
-def check_model(settings: Settings, *, configured: str) -> tuple[Settings, str | None]:
+def check_model(settings: Settings, *, configured: str, source: str = REPO_CONFIG_PATHS[0]) -> tuple[Settings, str | None]:
     """Keep a repo file's model only when the operator allows it and it has a price; else the configured one, and why.
 
     The operator's price (MISTRAL_REVIEW_PRICE_*) is for `configured` (or MISTRAL_REVIEW_PRICE_MODELS): a repo
@@ -269,5 +270,5 @@ def check_model(settings: Settings, *, configured: str) -> tuple[Settings, str |
         why = "has no known price (the operator can list it in MISTRAL_REVIEW_PRICE_MODELS)"
     else:
         return settings, None
-    note = f"{REPO_CONFIG_PATH}: model {settings.model!r} {why}; {configured} was used instead."
+    note = f"{source}: model {settings.model!r} {why}; {configured} was used instead."
     return dataclasses.replace(settings, model=configured), note

@@ -97,10 +97,13 @@ class SummaryView:
     notes: Sequence[str] = ()
     exhausted: bool = False
     already_posted: int = 0  # findings not repeated because they are already on the PR
-    cut: Sequence[str] = ()  # what GitHub's limits cut, one line each
+    cut: Sequence[str] = ()  # what the per-review limits cut, one line each
     failed: bool = False  # every model call failed: nothing was reviewed
     unreviewed: Sequence[str] = ()  # files of the batches whose model call failed
     noun: str = "pull request"  # "merge request" on GitLab
+    host_name: str = "GitHub"
+    budget_hint: str = "the GitHub Action also takes a `budget_usd` input"  # where else the host's runs set a budget
+    config_path: str = ".mistral-review.toml"  # the repo config file read, else the first place one is looked for
 
 
 def over_limit(comments: Sequence[Comment]) -> tuple[list[Comment], list[Comment]]:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.batching import Counter, Plan
+from bot.core.batching import Plan, TokenCounter
 from bot.core.eval_scoring import CaseRun, line_texts, reply_entries
 from bot.core.masking import mask_file
 from bot.core.settings import Settings
@@ -54,7 +54,7 @@ class Planned:
         return sum(worst_case(b.input_tokens, s.output_tokens, s.price) for b in self.plan.batches)
 
 
-def plan_suite(cases: Sequence[Case], settings: Settings, *, counter: Counter, prompts: Prompts) -> list[Planned]:
+def plan_suite(cases: Sequence[Case], settings: Settings, *, counter: TokenCounter, prompts: Prompts) -> list[Planned]:
     """Plan every case's review, as `review --diff-file` would, under the case's own settings."""
     planned = []
     for case in cases:
@@ -64,7 +64,7 @@ def plan_suite(cases: Sequence[Case], settings: Settings, *, counter: Counter, p
     return planned
 
 
-def run_case(planned: Planned, model: Model, *, counter: Counter, prompts: Prompts, run: int = 1) -> CaseRun:
+def run_case(planned: Planned, model: Model, *, counter: TokenCounter, prompts: Prompts, run: int = 1) -> CaseRun:
     """Review one planned case with the real flow and return what came back, timed."""
     case, settings, plan = planned.case, planned.settings, planned.plan
     recording = _Recording(model)
@@ -82,7 +82,7 @@ def run_case(planned: Planned, model: Model, *, counter: Counter, prompts: Promp
                    plan.changed_lines, u.prompt_tokens, u.completion_tokens, u.cost_usd, wall, tuple(errors), run)
 
 
-def run_suite(planned: Sequence[Planned], model: Model, *, counter: Counter, prompts: Prompts, concurrency: int,
+def run_suite(planned: Sequence[Planned], model: Model, *, counter: TokenCounter, prompts: Prompts, concurrency: int,
               repeat: int = 1, on_progress: Callable[[int, int], None] | None = None) -> list[CaseRun]:
     """Run every planned case `repeat` times, `concurrency` cases at once; results in suite order, run by run."""
     jobs = [(run, case) for run in range(1, repeat + 1) for case in planned]

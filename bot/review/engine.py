@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from bot.core.batching import Batch, Counter, Plan, RequestShape, Skipped, plan_batches
+from bot.core.batching import Batch, Plan, RequestShape, Skipped, TokenCounter, plan_batches
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff
 from bot.core.errors import ModelError, ReviewError
@@ -86,7 +86,7 @@ class ReviewResult:
         return list(self.plan.skipped) + extra
 
 
-def build_shape(prompts: Prompts, counter: Counter, settings: Settings, files: Sequence[FileDiff] = ()) -> RequestShape:
+def build_shape(prompts: Prompts, counter: TokenCounter, settings: Settings, files: Sequence[FileDiff] = ()) -> RequestShape:
     """Return how a batch's diff (of some of `files`) becomes a counted request under these settings.
 
     The overhead holds every `[[paths]]` rule, so that room for the diff is never short; each batch's count holds its own.
@@ -102,7 +102,7 @@ def plan_review(
     files: Sequence[FileDiff],
     settings: Settings,
     *,
-    counter: Counter,
+    counter: TokenCounter,
     prompts: Prompts,
     budget_left_usd: float | None = None,
     already_skipped: Sequence[Skipped] = (),
@@ -141,7 +141,7 @@ class _Budget:
                 self._left += call.reserved - (call.usage.cost_usd if call.usage else 0.0)
 
 
-def _usage(completion: Completion, batch: Batch, counter: Counter, settings: Settings) -> Usage:
+def _usage(completion: Completion, batch: Batch, counter: TokenCounter, settings: Settings) -> Usage:
     prompt, done = completion.prompt_tokens, completion.completion_tokens
     estimated = prompt is None or done is None
     if prompt is not None and prompt != batch.input_tokens:
@@ -193,7 +193,7 @@ class _Call:
 
     model: Model
     settings: Settings
-    counter: Counter
+    counter: TokenCounter
     prompts: Prompts
     budget: BudgetGate
     files: tuple[FileDiff, ...] = ()
@@ -254,7 +254,7 @@ def run_review(
     model: Model,
     settings: Settings,
     *,
-    counter: Counter,
+    counter: TokenCounter,
     prompts: Prompts,
     budget_left_usd: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,

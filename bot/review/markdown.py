@@ -1,7 +1,7 @@
 """The Markdown the bot posts, laid out by the Jinja2 templates in bot/review/templates/.
 
 Not autoescaped HTML: every value a PR or the model wrote goes through the pure escaping filters of
-bot.core.markdown, and each body is sized to GitHub's limits here, before the template lays it out.
+bot.core.markdown, and each body is sized to the hosts' limits (GitHub's, the smaller) here, before the template lays it out.
 """
 
 from __future__ import annotations

@@ -34,6 +34,8 @@ class PullInfo:
     labels: tuple[str, ...] = ()
     head_repo: str | None = None
     noun: str = "pull request"  # what the host calls it, for the text the bot posts ("merge request" on GitLab)
+    host_name: str = "GitHub"  # the host's name, for the text the bot posts
+    budget_hint: str = "the GitHub Action also takes a `budget_usd` input"  # where else this host's runs set a budget
     link_base: str = ""  # the repository's web address on its host: the only place the bot's text links to
 
 
@@ -60,7 +62,7 @@ class Comparison:
 
 @dataclass(frozen=True)
 class PostedReview:
-    """A review that landed on GitHub."""
+    """A review that landed on the host (its id, 0 where the host has none, and its web address)."""
 
     id: int
     html_url: str
@@ -109,7 +111,7 @@ class Outcome:
 class ReviewRequest:
     """How this run was asked for."""
 
-    force: bool = False  # the user explicitly asked (/review): the current head again, past bot and label opt-outs
+    explicit: bool = False  # the user explicitly asked (/review): the current head again, past bot and label opt-outs
     rereview: bool = False  # review the current head again (its base changed), keeping every opt-out
     review_drafts: bool = False
     run_id: str = "run"

@@ -1,7 +1,7 @@
 """Review one pull request end to end: settings from the base branch, incremental scope,
 budget, one review of COMMENT comments, and the summary comment with its spend marker.
 
-The GitHub side is passed in (a `PullPort`), so the Action, the CLI and the server share this flow.
+The host side is passed in (a `PullPort`), so the Action, the CLI and the server share this flow.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from bot.core.batching import Counter, Plan
+from bot.core.batching import Plan, TokenCounter
 from bot.core.classify import SkipReason
 from bot.core.coverage import Coverage
 from bot.core.errors import ReviewError
@@ -47,7 +47,7 @@ def review_pull(
     identity: str,
     base_settings: Settings,
     model_for: Callable[[Settings], Model],
-    counter: Counter,
+    counter: TokenCounter,
     prompts: Prompts,
     request: ReviewRequest = ReviewRequest(),
 ) -> Outcome:
@@ -59,11 +59,12 @@ def review_pull(
     left = ready.budget_left_usd
     cheapest = worst_case(1_000, settings.output_tokens, settings.price)
     if left < cheapest:
-        view = SummaryView(settings.budget_usd, notes=notes, exhausted=True, noun=info.noun)
+        view = SummaryView(settings.budget_usd, notes=notes, exhausted=True, noun=info.noun, host_name=info.host_name,
+                           budget_hint=info.budget_hint, config_path=ready.config_path)
         pr.upsert_comment(summary.id if summary else None, summary_body(marker, view, key=request.marker_key))
-        return Outcome("budget-exhausted", reason="the pull request's budget is spent", marker=marker,
+        return Outcome("budget-exhausted", reason=f"the {info.noun}'s budget is spent", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd,
-                       coverage=Coverage(stopped="the pull request's budget is spent"), model=settings.model)
+                       coverage=Coverage(stopped=f"the {info.noun}'s budget is spent"), model=settings.model)
     plan = plan_review(ready.files, settings, counter=counter, prompts=prompts, budget_left_usd=left,
                        already_skipped=ready.listed_skips)
     result = _run(plan, model_for, settings, counter, prompts, left, request)
@@ -82,7 +83,8 @@ def review_pull(
                "the next run reviews this head again.",) if post.error else ()
     view = SummaryView(settings.budget_usd, plan.masked_secrets, tuple(result.skipped), result.dropped,
                        (*failure, *notes), exhausted, post.already_posted, post.cut, every_call_failed,
-                       () if every_call_failed else tuple(result.failed_files), info.noun)
+                       () if every_call_failed else tuple(result.failed_files), info.noun, info.host_name,
+                       info.budget_hint, ready.config_path)
     pr.upsert_comment(summary.id if summary else None, summary_body(new_marker, view, key=key, head=info.head_sha))
     outcome = Outcome("post-failed" if post.error else "reviewed" if post.fresh else "no-findings",
                       reason=post.error, comments=post.posted, unplaced=post.unplaced, usage=result.usage,
@@ -127,7 +129,7 @@ def _post(pr: PullPort, identity: str, info: PullInfo, since: str | None, result
                    already_posted, cut)
 
 
-def _run(plan: Plan, model_for: Callable[[Settings], Model], settings: Settings, counter: Counter, prompts: Prompts,
+def _run(plan: Plan, model_for: Callable[[Settings], Model], settings: Settings, counter: TokenCounter, prompts: Prompts,
          left: float, request: ReviewRequest) -> ReviewResult:
     """Send the plan's batches, showing progress where the request asks for it; nothing to send calls no model."""
     if not plan.batches:
@@ -159,7 +161,7 @@ def _advance(marker: Marker, head: str, result: ReviewResult, new_prints: list[s
 
 
 def _cut_lines(kept: list[Comment], over: list[Comment], base: str, prints: dict[Comment, str]) -> list[str]:
-    """Return what GitHub's limits cut from this review, one line each, for the summary."""
+    """Return what the per-review limits cut from this review, one line each, for the summary."""
     lines = [f"{c.path} line {c.line}: a {c.severity.value} comment past the {MAX_REVIEW_COMMENTS} comments "
              "one review carries" for c in over]
     lines += [f"{c.path} line {c.line}: comment cut to 4,000 characters" for c in kept

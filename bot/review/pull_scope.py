@@ -1,117 +1,25 @@
-"""What one PR run works on: settings from the base branch, the skip rules, the marker and the files in scope."""
+"""What one PR run works on: settings, skip rules, the earlier marker and the files in scope, read before the model."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 from bot.core.batching import Skipped
 from bot.core.classify import SkipReason
-from bot.core.diff import FileDiff, decode, diff_texts, parse_github_file, parse_github_files
-from bot.core.incremental import changed_since
-from bot.core.marker import Marker, MarkerError, is_summary, parse_marker, path_digest
-from bot.core.settings import REPO_CONFIG_PATH, Settings, check_model, parse_repo_config
-from bot.core.sizecaps import SizeCaps, TooLarge, blob_fits, fits
+from bot.core.diff import FileDiff
+from bot.core.marker import Marker
+from bot.core.settings import Settings
+from bot.review.file_loading import load_files
+from bot.review.incremental_scope import since_last_review
 from bot.review.ports import Outcome, PostedComment, PullInfo, PullPort, ReviewRequest
-
-CAPS = SizeCaps()
-
-
-def effective_settings(pr: PullPort, info: PullInfo, base: Settings, request: ReviewRequest) -> tuple[Settings, list[str]]:
-    """Apply the repo's TOML from the base branch (never the head), then the run's overrides and caps."""
-    notes: list[str] = []
-    settings = base
-    try:
-        text = pr.file_text(REPO_CONFIG_PATH, info.base_sha, max_bytes=CAPS.blob_bytes)
-    except TooLarge as exc:
-        text, notes = None, [f"{REPO_CONFIG_PATH} is {exc.size:,} bytes, over the {CAPS.blob_bytes:,}-byte cap: "
-                             "the defaults were used."]
-    if text is not None:
-        settings, notes = parse_repo_config(decode(text), base)
-    settings = settings.with_values(request.overrides)
-    settings, refused = check_model(settings, configured=str(request.overrides.get("model") or base.model))
-    notes.extend([refused] if refused else [])
-    if request.budget_cap_usd is not None and settings.budget_usd > request.budget_cap_usd:
-        settings = replace(settings, budget_usd=request.budget_cap_usd)
-    return settings, notes
-
-
-def pull_skip_reason(info: PullInfo, settings: Settings, request: ReviewRequest) -> str | None:
-    """Return why this PR is not reviewed at all, or None."""
-    if info.state != "open":
-        return f"the pull request is {info.state}"
-    if info.draft and not request.review_drafts:
-        return "the pull request is a draft"
-    if info.author_is_bot and not settings.review_bots and not request.force:
-        return f"the author {info.author} is a bot"
-    labels = sorted(set(info.labels) & set(settings.skip_labels))
-    if labels and not request.force:
-        return f"the pull request is labelled {labels[0]}"
-    return None
-
-
-def _blobs(pr: PullPort, info: PullInfo, entry: dict[str, Any], merge_base: str) -> FileDiff | None:
-    """Diff the base and head blobs of a file GitHub sent without a patch; None when one is over the caps."""
-    path, old_path = str(entry["filename"]), str(entry.get("previous_filename") or entry["filename"])
-    try:
-        old = None if entry.get("status") == "added" else pr.file_text(old_path, merge_base, max_bytes=CAPS.blob_bytes)
-        new = None if entry.get("status") == "removed" else pr.file_text(path, info.head_sha, max_bytes=CAPS.blob_bytes)
-    except TooLarge:
-        return None
-    if not (blob_fits(old, CAPS) and blob_fits(new, CAPS)):
-        return None
-    return diff_texts(path, old_path, old, new)
-
-
-def load_files(pr: PullPort, info: PullInfo, entries: list[dict[str, Any]]) -> tuple[list[FileDiff], list[Skipped]]:
-    """Parse the listed files; diff the base and head blobs ourselves where GitHub left `patch` out.
-
-    A patch or blob over the size caps is never parsed (a blob is not even fetched): it is listed as too large.
-    """
-    files: list[FileDiff] = []
-    too_large: list[Skipped] = []
-    merge_base: str | None = None
-    for entry in entries:
-        changes = int(entry.get("additions", 0)) + int(entry.get("deletions", 0))
-        patch = entry.get("patch")
-        if patch and not fits(str(patch), CAPS):
-            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
-            continue
-        if patch or not changes:
-            parsed = parse_github_file(entry)
-            if not patch and entry.get("status") != "renamed":
-                parsed = replace(parsed, binary=True)  # no patch and no line counts: GitHub's binary files
-            files.append(parsed)
-            continue
-        if merge_base is None:
-            cmp = pr.compare(info.base_sha, info.head_sha)
-            merge_base = (cmp.merge_base if cmp else None) or info.base_sha
-        diffed = _blobs(pr, info, entry, merge_base)
-        if diffed is None:
-            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
-        else:
-            files.append(diffed)
-    return files, too_large
-
-
-def _in_step(marker: Marker, totals: tuple[int, int, float]) -> Marker:
-    """Take the higher of the marker's and the ledger's totals (either may have missed a run)."""
-    prompt, completion, cost = totals
-    if cost <= marker.cost_usd:
-        return marker
-    return replace(marker, prompt_tokens=max(prompt, marker.prompt_tokens),
-                   completion_tokens=max(completion, marker.completion_tokens), cost_usd=cost)
-
-
-def _find_summary(comments: Sequence[PostedComment], identity: str) -> PostedComment | None:
-    own = [c for c in comments if c.author == identity and is_summary(c.body)]  # the bot's own, marker last
-    return own[0] if own else None
+from bot.review.prior_state import find_summary, prior_marker
+from bot.review.repo_config import effective_settings
+from bot.review.skip_policy import pull_skip_reason
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Everything read from GitHub before the model is asked."""
+    """Everything read from the host before the model is asked."""
 
     info: PullInfo
     settings: Settings
@@ -121,6 +29,7 @@ class Prepared:
     files: list[FileDiff]
     since: str | None
     listed_skips: list[Skipped]
+    config_path: str  # the repo config file read, else the first place one is looked for
 
     @property
     def budget_left_usd(self) -> float:
@@ -132,23 +41,16 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
     """Read the PR, its settings, its marker and the files in scope; an Outcome when there is nothing to do."""
     info = pr.info()
     if request.expected_head and info.head_sha != request.expected_head:
-        return Outcome("superseded", reason=f"the pull request's head is now {info.head_sha[:7]}",
+        return Outcome("superseded", reason=f"the {info.noun}'s head is now {info.head_sha[:7]}",
                        head_sha=info.head_sha)
-    settings, notes = effective_settings(pr, info, base_settings, request)
+    settings, notes, config_path = effective_settings(pr, info, base_settings, request)
     why = pull_skip_reason(info, settings, request)
     if why:
         return Outcome("skipped", reason=why, head_sha=info.head_sha, budget_usd=settings.budget_usd)
-    summary = _find_summary(pr.issue_comments(), identity)
-    marker = Marker()
-    if summary is not None:
-        try:
-            marker = parse_marker(summary.body, request.marker_key) or Marker()
-        except MarkerError as exc:
-            notes.append(f"The previous summary's marker was ignored: {exc}.")
-    if request.ledger_totals is not None:
-        marker = _in_step(marker, request.ledger_totals)
+    summary = find_summary(pr.issue_comments(), identity)
+    marker = prior_marker(summary, request, notes)
     notes.extend(request.notes)
-    again = request.force or request.rereview
+    again = request.explicit or request.rereview
     if marker.head == info.head_sha and not again:
         return Outcome("up-to-date", reason=f"{info.head_sha[:7]} was already reviewed", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd)
@@ -158,19 +60,5 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
     listed_skips.extend(too_large)
     since = None
     if marker.head and not again:
-        cmp = pr.compare(marker.head, info.head_sha)
-        if cmp is not None and cmp.status == "ahead" and not cmp.complete:
-            notes.append("This push changed more files than the host's compare lists, and which ones could not be "
-                         "told: the whole pull request was reviewed again.")
-        elif cmp is not None and cmp.status == "ahead":  # a force-push (diverged, behind) reviews everything
-            readable = [f for f in cmp.files if f.get("patch") and fits(str(f["patch"]), CAPS)]
-            touched = parse_github_files(readable)
-            owed = set(marker.pending)  # left out of the last run for budget: reviewed whole now
-            whole = {str(f["filename"]) for f in cmp.files} - {str(f["filename"]) for f in readable}
-            whole |= {f.path for f in files if path_digest(f.path) in owed}
-            cut, _ = changed_since([f for f in files if f.path not in whole], touched)
-            files = cut + [f for f in files if f.path in whole]
-            since = marker.head
-    return Prepared(info, settings, notes, summary, marker, files, since, listed_skips)
-
-
+        files, since = since_last_review(pr, info, marker, files, notes)
+    return Prepared(info, settings, notes, summary, marker, files, since, listed_skips, config_path)

@@ -99,7 +99,7 @@ class WebhookHandler:
                 return refused
         delivery = delivery_id.get() or f"no-delivery-{time.time_ns()}"
         return 202, self._record(NewJob(delivery, event, job.repo, job.pr_number, job.head_sha, job.installation_id,
-                                        job.forced, job.commenter or "", job.comment_id))
+                                        job.rereview, job.commenter or "", job.comment_id))
 
     def _record(self, new: NewJob) -> dict[str, Any]:
         """Record the delivery and its job unless either is a duplicate, then enqueue it."""
@@ -131,7 +131,7 @@ class WebhookHandler:
         if isinstance(decision, CancelMergeRequest):
             return {"status": "cancelled", "jobs": self.ledger.cancel_pr(decision.project_path, decision.iid,
                                                                          host="gitlab", now=self.clock())}
-        new = NewJob(delivery, event, decision.project_path, decision.iid, decision.head_sha, None, decision.forced,
+        new = NewJob(delivery, event, decision.project_path, decision.iid, decision.head_sha, None, decision.rereview,
                      str(decision.user_id or ""), decision.note_id, host="gitlab", project_id=decision.project_id)
         return self._record(new)
 

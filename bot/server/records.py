@@ -19,7 +19,7 @@ class NewJob:
     pr_number: int
     head_sha: str
     installation_id: int | None
-    forced: bool = False
+    rereview: bool = False  # review the head again even if it was reviewed (a base change, or a /review)
     commenter: str = ""
     comment_id: int | None = None
     host: str = "github"
@@ -45,7 +45,7 @@ class Job:
     pr_number: int
     head_sha: str
     installation_id: int | None
-    forced: bool
+    rereview: bool  # the ledger's `forced` column
     state: str
     attempts: int
     worker: str | None

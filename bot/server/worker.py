@@ -162,7 +162,7 @@ class Worker:
             return opened.state, opened.detail
         started = self.clock()
         month = month_of(started)
-        request = ReviewRequest(force=job.comment_id is not None, rereview=job.forced,
+        request = ReviewRequest(explicit=job.comment_id is not None, rereview=job.rereview,
                                 review_drafts=self.settings.review_drafts, run_id=job.id,
                                 expected_head=None if job.comment_id is not None else job.head_sha,
                                 budget_cap_usd=self.settings.pr_budget_cap_usd,

@@ -53,7 +53,7 @@ class ReviewJob:
     pr_number: int
     head_sha: str
     installation_id: int | None
-    forced: bool = False  # review the head again even if it was reviewed (a base change, or a /review)
+    rereview: bool = False  # review the head again even if it was reviewed (a base change, or a /review)
     commenter: str | None = None
     comment_id: int | None = None
 
@@ -144,7 +144,7 @@ def _pull_request(payload: dict[str, Any], action: str | None, review_drafts: bo
         return Ignore("draft pull request")
     head = _text(_object(pr, "head", "pull_request."), "sha", "pull_request.head.", _SHA)
     # A new base changes the diff, so the head is reviewed again; nobody asked, so every opt-out holds.
-    return ReviewJob(_repo(payload), number, head, _installation(payload), forced=base_changed)
+    return ReviewJob(_repo(payload), number, head, _installation(payload), rereview=base_changed)
 
 
 def _issue_comment(payload: dict[str, Any], action: str | None) -> Route:
@@ -157,7 +157,7 @@ def _issue_comment(payload: dict[str, Any], action: str | None) -> Route:
     comment_id = _whole(payload["comment"], "id", "comment.", _MAX_ID)
     commenter = _text(_object(payload["comment"], "user", "comment."), "login", "comment.user.", _LOGIN)
     # The head is read when the job runs; the comment id keeps each /review its own job.
-    return ReviewJob(_repo(payload), number, f"comment:{comment_id}", _installation(payload), forced=True,
+    return ReviewJob(_repo(payload), number, f"comment:{comment_id}", _installation(payload), rereview=True,
                      commenter=commenter, comment_id=comment_id)
 
 

@@ -64,7 +64,8 @@ class MergeRequestHandle:
             draft=is_draft(raw),
             state=STATES.get(str(raw.get("state")), str(raw.get("state"))), html_url=self.web_url,
             labels=tuple(str(label) for label in raw.get("labels") or []),
-            head_repo=str(raw.get("source_project_id")) if fork else None, noun="merge request",
+            head_repo=str(raw.get("source_project_id")) if fork else None, noun="merge request", host_name="GitLab",
+            budget_hint="the GitLab CI job also reads a `MISTRAL_REVIEW_BUDGET_USD` variable",
             link_base=link_base(self.client.web_url, repo) if not repo.isdigit() else "",
         )
 

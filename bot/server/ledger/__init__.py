@@ -4,9 +4,9 @@ base.py (engine, locks, migrate) < budgets.py (holds and paid calls) < jobs.py (
 """
 
 from bot.server.ledger.base import head_revision
-from bot.server.ledger.schema import FINAL_STATES, LIVE_STATES, STATES
+from bot.server.ledger.schema import COVERING_STATES, FINAL_STATES, STATES
 from bot.server.ledger.store import Ledger
 from bot.server.records import AcceptResult, CallRow, Job, NewJob, ReviewRow
 
-__all__ = ["FINAL_STATES", "LIVE_STATES", "STATES", "AcceptResult", "CallRow", "Job", "Ledger", "NewJob", "ReviewRow",
+__all__ = ["COVERING_STATES", "FINAL_STATES", "STATES", "AcceptResult", "CallRow", "Job", "Ledger", "NewJob", "ReviewRow",
            "head_revision"]

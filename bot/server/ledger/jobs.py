@@ -10,15 +10,15 @@ from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.server.ledger.budgets import BudgetsMixin
-from bot.server.ledger.schema import FINAL_STATES, LIVE_STATES, STATES, jobs, scopes
+from bot.server.ledger.schema import COVERING_STATES, FINAL_STATES, STATES, jobs, scopes
 from bot.server.records import AcceptResult, Job, NewJob
 
-_LIVE = ", ".join(f"'{state}'" for state in LIVE_STATES)  # literals, so SQLite can use ux_jobs_live_head
+_COVERING = ", ".join(f"'{state}'" for state in COVERING_STATES)  # literals, so SQLite can use ux_jobs_live_head
 _SEEN = text("INSERT INTO deliveries (delivery_id, event, received_at) VALUES (:delivery, :event, :now) "
              "ON CONFLICT DO NOTHING")
-_DELIVERY_LIVE = text(f"SELECT id FROM jobs WHERE delivery_id = :delivery AND state IN ({_LIVE}) LIMIT 1")
+_DELIVERY_COVERED = text(f"SELECT id FROM jobs WHERE delivery_id = :delivery AND state IN ({_COVERING}) LIMIT 1")
 _SAME_HEAD = text(f"SELECT id FROM jobs WHERE host = :host AND repo = :repo AND pr_number = :pr AND head_sha = :head "
-                  f"AND forced = :forced AND state IN ({_LIVE}) LIMIT 1")
+                  f"AND forced = :forced AND state IN ({_COVERING}) LIMIT 1")
 _NEW_JOB = text("INSERT INTO jobs (id, delivery_id, event, repo, pr_number, head_sha, installation_id, forced, state, "
                 "attempts, worker, lease_until, created_at, updated_at, detail, commenter, comment_id, held_micros, "
                 "pr_held_micros, enqueued_at, host, project_id) VALUES (:id, :delivery, :event, :repo, :pr, :head, :iid, "
@@ -27,13 +27,16 @@ _NEW_JOB = text("INSERT INTO jobs (id, delivery_id, event, repo, pr_number, head
 
 def _values(job: NewJob, now: float) -> dict[str, Any]:
     return {"delivery": job.delivery_id, "event": job.event, "now": now, "repo": job.repo, "pr": job.pr_number,
-            "head": job.head_sha, "forced": job.forced, "iid": job.installation_id, "commenter": job.commenter,
+            "head": job.head_sha, "forced": job.rereview, "iid": job.installation_id, "commenter": job.commenter,
             "comment_id": job.comment_id, "id": uuid.uuid4().hex, "host": job.host, "project": job.project_id}
+
+
+_COLUMNS = {"rereview": "forced"}  # Job fields whose column kept its first name (renaming it would need a migration)
 
 
 def as_job(row: Any) -> Job:
     """Return a jobs row as a Job."""
-    values = {f.name: getattr(row, f.name) for f in fields(Job)}
+    values = {f.name: getattr(row, _COLUMNS.get(f.name, f.name)) for f in fields(Job)}
     return Job(**{**values, "commenter": values["commenter"] or ""})
 
 
@@ -59,7 +62,7 @@ class JobsMixin(BudgetsMixin):
         values = _values(job, now)
         with self._write() as conn:
             if conn.execute(_SEEN, values).rowcount == 0:
-                earlier = conn.execute(_DELIVERY_LIVE, values).scalar()
+                earlier = conn.execute(_DELIVERY_COVERED, values).scalar()
                 if earlier is not None:
                     return AcceptResult(earlier, "delivery")
             return self._queue(conn, values)

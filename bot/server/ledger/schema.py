@@ -13,7 +13,9 @@ from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, Ta
 MICROS = 1_000_000
 STATES = ("queued", "running", "done", "dropped", "failed")
 FINAL_STATES = frozenset({"done", "dropped", "failed"})
-LIVE_STATES = ("queued", "running", "done")
+# A job in these states covers its delivery and its head: a redelivery, or the same head again, is a duplicate.
+# "done" belongs here (a reviewed head is not reviewed twice); a failed or dropped job lets a new one be queued.
+COVERING_STATES = ("queued", "running", "done")
 SCOPES = frozenset({"repo", "installation", "project", "group"})
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
