@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from bot.core.diff import DiffError
 from bot.core.errors import ReviewError, UsageError
-from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
 from bot.core.sizecaps import parse_capped
+from bot.pullcommand import EXIT_OK, emit, run_pull
 
 if TYPE_CHECKING:
-    from bot.review.ports import Model, PullPort, ReviewRequest
+    from bot.review.ports import Model
 
-EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_FAIL_ON, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,11 +107,6 @@ def _read_diff(args: argparse.Namespace, stdin: Any, settings: Settings, err: Te
     return diff, settings
 
 
-def _emit(out: TextIO, fmt: str, as_json: Callable[[], Any], as_text: Callable[[], str]) -> None:
-    """Print a result as indented JSON or as text for people."""
-    out.write((json.dumps(as_json(), indent=2) if fmt == "json" else as_text()) + "\n")
-
-
 def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO,
                        stdin: Any) -> int:
     """Review a local diff and print the comments; return the exit code."""
@@ -133,7 +126,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     plan = plan_review(files, settings, counter=counter, prompts=prompts, budget_left_usd=settings.budget_usd,
                        already_skipped=too_large)
     if args.dry_run:
-        _emit(out, args.format, lambda: plan_json(plan, settings.price), lambda: plan_text(plan, settings.price))
+        emit(out, args.format, lambda: plan_json(plan, settings.price), lambda: plan_text(plan, settings.price))
         return EXIT_OK
     from bot.llm.mistral import model_from_settings
 
@@ -142,7 +135,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     with batch_progress(err, env)(len(plan.batches)) as progress:
         result = run_review(plan, model, settings, counter=counter, prompts=prompts,
                             budget_left_usd=settings.budget_usd, on_progress=progress.update)
-    _emit(out, args.format, lambda: result_json(result, settings.model), lambda: result_text(result))
+    emit(out, args.format, lambda: result_json(result, settings.model), lambda: result_text(result))
     severe = bool(args.fail_on) and any(c.severity.at_least(Severity(args.fail_on)) for c in result.comments)
     return exit_status(coverage_of(result), severe=severe, fail_on_unreviewed=args.fail_on_unreviewed)
 
@@ -165,50 +158,13 @@ def run_mr_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     import re
 
     from bot.hosts.gitlab.client import client_from_env
+    from bot.hosts.gitlab.merge_request import MergeRequestHandle
 
     match = re.fullmatch(r"([\w.-]+(?:/[\w.-]+)+)!([0-9]{1,10})", args.target)
     if not match:
         raise UsageError(f"expected GROUP/PROJECT!N, not {args.target!r}")
     client = client_from_env(env)
-    return run_pull(client.merge_request(match[1], int(match[2])), client.identity(), args, env, out, err)
-
-
-def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
-             err: TextIO, request: ReviewRequest | None = None) -> int:
-    """Review a pull or merge request through its host's handle (or, dry, print its plan)."""
-    import uuid
-
-    from bot.llm.mistral import model_from_settings
-    from bot.llm.tokens import default_counter
-    from bot.review.engine import plan_review
-    from bot.review.ports import Outcome, ReviewRequest
-    from bot.review.progress import batch_progress
-    from bot.review.prompting import load_prompts
-    from bot.review.pull_flow import review_pull
-    from bot.review.pull_scope import prepare
-    from bot.review.report import exit_status, outcome_json, outcome_text, plan_json, plan_text
-
-    settings = Settings.from_env(env)
-    request = replace(request or ReviewRequest(run_id=uuid.uuid4().hex[:12]), progress=batch_progress(err, env))
-    if not request.marker_key:  # signs the PR's state; only the operator's MISTRAL_API_KEY can reproduce it
-        request = replace(request, marker_key=derive_key(settings.api_key or ""))
-    counter, prompts = default_counter(), load_prompts()
-    if args.dry_run:
-        ready = prepare(pr, identity=identity, base_settings=settings, request=request)
-        if isinstance(ready, Outcome):
-            _emit(out, args.format, lambda: outcome_json(ready), lambda: outcome_text(ready))
-            return EXIT_OK
-        plan = plan_review(ready.files, ready.settings, counter=counter, prompts=prompts,
-                           budget_left_usd=ready.budget_left_usd,
-                           already_skipped=ready.listed_skips)
-        price = ready.settings.price
-        _emit(out, args.format, lambda: plan_json(plan, price), lambda: plan_text(plan, price))
-        return EXIT_OK
-    outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
-                          counter=counter, prompts=prompts, request=request)
-    _emit(out, args.format, lambda: outcome_json(outcome), lambda: outcome_text(outcome))
-    # gitlab-ci builds its own arguments, without the flag
-    return exit_status(outcome.coverage, severe=False, fail_on_unreviewed=getattr(args, "fail_on_unreviewed", False))
+    return run_pull(MergeRequestHandle(client, match[1], int(match[2])), client.identity(), args, env, out, err)
 
 
 def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from bot.core.errors import UsageError
 from bot.core.numbers import bounded_int
+from bot.pullcommand import run_pull
 
 FORK_NOTICE = ("mistral-review: this merge request comes from a fork, and GitLab does not give fork pipelines the "
                "project's masked variables (GITLAB_TOKEN, MISTRAL_API_KEY), so nothing was reviewed. A maintainer "
@@ -30,8 +31,8 @@ def _variables(env: Mapping[str, str]) -> tuple[str, int]:
 
 def main(env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     """Review the pipeline's merge request; return the exit code (0 also when a fork gets no secrets)."""
-    from bot.cli import run_pull
     from bot.hosts.gitlab.client import client_from_env
+    from bot.hosts.gitlab.merge_request import MergeRequestHandle
     from bot.review.ports import ReviewRequest
 
     project, iid = _variables(env)
@@ -43,7 +44,7 @@ def main(env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
         raise UsageError("MISTRAL_API_KEY is not set: add it as a masked CI/CD variable")
     settings_env = {**env, "GITLAB_URL": env.get("GITLAB_URL") or env.get("CI_SERVER_URL") or "https://gitlab.com"}
     client = client_from_env(settings_env)
-    handle = client.merge_request(project, iid)
+    handle = MergeRequestHandle(client, project, iid)
     # In merged-results pipelines CI_COMMIT_SHA is the merge commit; the source branch's head is this one.
     head = env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or env.get("CI_COMMIT_SHA") or None
     request = ReviewRequest(run_id=(env.get("CI_PIPELINE_ID", "") + uuid.uuid4().hex[:8]), expected_head=head)

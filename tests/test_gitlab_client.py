@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from bot.hosts.gitlab.client import GitLabClient, GitLabError
+from bot.hosts.gitlab.merge_request import MergeRequestHandle
 from tests.doubles.gitlab import GitLabDouble
 from tests.mergerequests import HEAD_SHA, PROJECT, opened_mr
 from tests.servers import free_port
@@ -29,7 +30,7 @@ def _client(gl: GitLabDouble, waits: list[float], **extra: float) -> GitLabClien
 def test_a_429_waits_the_whole_seconds_of_retry_after_then_succeeds(gl: GitLabDouble) -> None:
     waits: list[float] = []
     gl.rate_limit("GET", r"/merge_requests/3$", retry_after=7)
-    info = _client(gl, waits).merge_request(PROJECT, 3).info()
+    info = MergeRequestHandle(_client(gl, waits), PROJECT, 3).info()
     assert info.head_sha == HEAD_SHA and waits == [7.0]
 
 
@@ -37,32 +38,32 @@ def test_a_429_without_retry_after_waits_until_ratelimit_reset(gl: GitLabDouble)
     waits: list[float] = []
     gl.fail_next("GET", r"/merge_requests/3$", status=429, body="Retry later",
                  headers={"RateLimit-Reset": str(int(time.time()) + 20)})
-    _client(gl, waits).merge_request(PROJECT, 3).info()
+    MergeRequestHandle(_client(gl, waits), PROJECT, 3).info()
     assert len(waits) == 1 and 15 <= waits[0] <= 20
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times_then_fail_in_one_line(gl: GitLabDouble) -> None:
     waits: list[float] = []
     gl.fail_next("GET", r"/diffs$", status=502, body="502 Bad Gateway", times=2)
-    files, cut = _client(gl, waits).merge_request(PROJECT, 3).files()
+    files, cut = MergeRequestHandle(_client(gl, waits), PROJECT, 3).files()
     assert len(files) == 24 and not cut and len(waits) == 2
     gl.fail_next("GET", r"/diffs$", status=500, body={"message": "500 Internal Server Error"}, times=9)
     with pytest.raises(GitLabError) as failed:
-        _client(gl, [], attempts=3).merge_request(PROJECT, 3).files()
+        MergeRequestHandle(_client(gl, [], attempts=3), PROJECT, 3).files()
     assert "HTTP 500" in str(failed.value) and "\n" not in str(failed.value)
 
 
 def test_an_unreachable_gitlab_is_one_clear_line() -> None:
     client = GitLabClient(token="glpat-bot", url=f"http://127.0.0.1:{free_port()}", sleep=lambda s: None, attempts=2)
     with pytest.raises(GitLabError, match="could not reach GitLab to read the merge request"):
-        client.merge_request(PROJECT, 3).info()
+        MergeRequestHandle(client, PROJECT, 3).info()
 
 
 def test_writes_are_paced_and_reads_are_not(gl: GitLabDouble) -> None:
     waits: list[float] = []
     now = [1000.0]
     client = GitLabClient(token="glpat-bot", url=gl.url, sleep=waits.append, clock=lambda: now[0], write_interval_s=1.0)
-    mr = client.merge_request(PROJECT, 3)
+    mr = MergeRequestHandle(client, PROJECT, 3)
     mr.info()
     first = mr.upsert_comment(None, "one")
     now[0] += 0.25
@@ -75,7 +76,7 @@ def test_a_429_whose_wait_headers_are_not_plain_digits_falls_back_to_the_policy(
     waits: list[float] = []
     gl.fail_next("GET", r"/merge_requests/3$", status=429, body="Retry later",
                  headers={"Retry-After": "\u00b2", "RateLimit-Reset": "9" * 5000})
-    assert _client(gl, waits, max_wait_s=5.0).merge_request(PROJECT, 3).info().head_sha == HEAD_SHA
+    assert MergeRequestHandle(_client(gl, waits, max_wait_s=5.0), PROJECT, 3).info().head_sha == HEAD_SHA
     assert len(waits) == 1 and 0 < waits[0] <= 5.0
 
 

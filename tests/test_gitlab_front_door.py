@@ -26,6 +26,7 @@ from bot.server.ledger import Ledger
 from bot.server.serve import build_app
 from bot.server.settings import GitLabHookSettings, ServerSettings
 from tests.conftest import FIXTURES
+from tests.doubles.gitlab import GitLabDouble
 
 SECRET = "gitlab-front-door-secret"
 MB = 1024 * 1024
@@ -46,16 +47,18 @@ def _payload(name: str) -> dict[str, Any]:
 PAYLOADS = [(event, _payload(name)) for event, names in NAMES.items() for name in names]
 
 
-def _app(data_dir: Path, **github: Any) -> FlaskClient:
+def _app(data_dir: Path, gitlab_url: str = "https://gitlab.com", **github: Any) -> FlaskClient:
     settings = ServerSettings(data_dir=data_dir, max_body_bytes=MB, **github,
-                              gitlab=GitLabHookSettings(secret=SECRET, token="glpat-bot"))
+                              gitlab=GitLabHookSettings(secret=SECRET, token="glpat-bot", url=gitlab_url, max_wait_s=0.01))
     return build_app(settings).test_client()
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
-    with _app(tmp_path_factory.mktemp("gitlab-front-door")) as test_client:
+    """The app, with a GitLab double to ask about `/review` notes' authors (none of them is a member)."""
+    with GitLabDouble() as gl, _app(tmp_path_factory.mktemp("gitlab-front-door"), gl.url) as test_client:
         yield test_client
+    assert gl.crashes == []
 
 
 def _post(client: FlaskClient, event: str, body: bytes, token: str | None = SECRET, key: str = "") -> tuple[int, Any]:

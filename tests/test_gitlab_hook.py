@@ -1,5 +1,6 @@
 """GitLab webhooks: which deliveries trigger a review (real payloads), the token and signature checks over
-the Flask route, and `/review` notes by members (against the GitLab double with real python-gitlab)."""
+the Flask route, and a `/review` note's author checked before anything is recorded (against the GitLab double
+with real python-gitlab)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import base64
 import copy
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
 from bot.hosts.gitlab.client import GitLabClient
-from bot.hosts.gitlab.commands import accept_review_command
 from bot.hosts.gitlab.events import CancelMergeRequest, Ignore, MergeRequestJob, route, sign
-from bot.server.gitlab_hook import register_gitlab_webhook
-from bot.server.settings import GitLabHookSettings
+from bot.server.app import create_app
+from bot.server.gitlab_hook import Refusal, member_check, register_gitlab_webhook
+from bot.server.metrics import Metrics
+from bot.server.settings import GitLabHookSettings, ServerSettings
+from bot.server.worker import open_ledger
 from tests.conftest import FIXTURES
 from tests.doubles.gitlab import GitLabDouble
 from tests.mergerequests import PROJECT, opened_mr
@@ -71,7 +75,7 @@ def submitted() -> list[tuple[str, Any]]:
     return []
 
 
-def _client(submitted: list[tuple[str, Any]], **settings: Any) -> Any:
+def _client(submitted: list[tuple[str, Any]], may_not: Refusal = lambda job: None, **settings: Any) -> Any:
     app = Flask("test")
 
     def submit(delivery: str, event: str, job: Any) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def _client(submitted: list[tuple[str, Any]], **settings: Any) -> Any:
         submitted.append((delivery, job))
         return {"status": "queued", "job": len(submitted)}
 
-    register_gitlab_webhook(app, GitLabHookSettings(**{"secret": SECRET, **settings}), submit, clock=lambda: NOW)
+    register_gitlab_webhook(app, GitLabHookSettings(**{"secret": SECRET, **settings}), submit, may_not, clock=lambda: NOW)
     return app.test_client()
 
 
@@ -126,14 +130,78 @@ def gl() -> Iterator[GitLabDouble]:
         yield double
 
 
-def test_review_by_a_reporter_is_refused_and_by_a_developer_is_acknowledged(gl: GitLabDouble) -> None:
-    reporter, developer = gl.add_user("glpat-r", "rita", 21), gl.add_user("glpat-d", "dev", 31)
-    project = gl.projects[PROJECT]
-    project.members.update({21: 20, 31: 30})
-    mr = GitLabClient(token="glpat-bot", url=gl.url, write_interval_s=0).merge_request(PROJECT, 3)
-    refused = accept_review_command(mr, reporter["id"], 77)
-    assert refused is not None and "below Developer" in refused and project.mrs[3].awards == []
-    assert accept_review_command(mr, 999, 77) is not None  # not a member at all
-    assert accept_review_command(mr, developer["id"], 78) is None
-    (award,) = project.mrs[3].awards
-    assert award["name"] == "eyes" and award["awardable_id"] == 78 and award["user"]["username"] == gl.bot["username"]
+def review_note(user_id: int, note_id: int, project_id: int = 7, iid: int = 3) -> bytes:
+    """A real `/review` note payload by this user on the double's merge request."""
+    note = payload("note.merge_request.command.gitlab-com")
+    note["project"].update(id=project_id, path_with_namespace=PROJECT)
+    note["merge_request"]["iid"] = iid
+    note["object_attributes"].update(note="/review", id=note_id, author_id=user_id)
+    note["user"].update(id=user_id, username=f"user{user_id}")
+    return json.dumps(note).encode()
+
+
+def _members(gl: GitLabDouble) -> Refusal:
+    gl.add_user("glpat-r", "rita", 21), gl.add_user("glpat-d", "dev", 31)
+    gl.projects[PROJECT].members.update({21: 20, 31: 30})
+    client = GitLabClient(token="glpat-bot", url=gl.url, write_interval_s=0, max_wait_s=0.01)
+    return member_check(lambda: client)
+
+
+def _note(client: Any, body: bytes) -> Any:
+    return _post(client, body, **{"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": SECRET})
+
+
+def test_review_by_a_reporter_or_a_stranger_is_refused_at_the_webhook_and_by_a_developer_submitted(
+        gl: GitLabDouble, submitted: list[tuple[str, Any]]) -> None:
+    client = _client(submitted, _members(gl))
+    refused = _note(client, review_note(21, 77))
+    assert refused.status_code == 200 and refused.get_json()["status"] == "ignored"
+    assert "below Developer" in refused.get_json()["reason"]
+    assert _note(client, review_note(999, 78)).get_json()["status"] == "ignored"  # not a member at all
+    assert submitted == [] and gl.projects[PROJECT].mrs[3].awards == []
+    accepted = _note(client, review_note(31, 79))
+    assert accepted.status_code == 202 and accepted.get_json()["status"] == "queued"
+    ((_, job),) = submitted
+    assert isinstance(job, MergeRequestJob) and (job.user_id, job.note_id, job.rereview) == (31, 79, True)
+
+
+def test_an_author_whose_access_cannot_be_read_is_refused_with_a_200(gl: GitLabDouble,
+                                                                      submitted: list[tuple[str, Any]]) -> None:
+    client = _client(submitted, _members(gl))
+    gl.fail_next("GET", r"/members/all/31$", status=500, body={"message": "500 Internal Server Error"}, times=9)
+    answer = _note(client, review_note(31, 80))
+    assert answer.status_code == 200 and answer.get_json()["status"] == "ignored"
+    assert "could not check the commenter's permission on GitLab" in answer.get_json()["reason"]
+    assert submitted == []
+
+
+class Recording:
+    """A job queue that keeps the ids it is given."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def enqueue(self, job_id: str) -> None:
+        self.ids.append(job_id)
+
+    def ping(self) -> None:
+        pass
+
+
+def test_twenty_review_notes_by_non_members_record_nothing_and_a_developers_one_is_queued(
+        gl: GitLabDouble, tmp_path: Path) -> None:
+    _members(gl)
+    settings = ServerSettings(data_dir=tmp_path, gitlab=GitLabHookSettings(secret=SECRET, token="glpat-bot", url=gl.url,
+                                                                           write_interval_s=0, max_wait_s=0.01))
+    ledger, queue = open_ledger(settings), Recording()
+    client = create_app(settings, ledger=ledger, queue=queue, metrics=Metrics(dict)).test_client()
+    before = len(gl.requests)
+    answers = [_note(client, review_note(21 if n % 2 else 999, 500 + n)) for n in range(20)]
+    assert {(a.status_code, a.get_json()["status"]) for a in answers} == {(200, "ignored")}
+    assert ledger.jobs_for(PROJECT, 3, host="gitlab") == [] and sum(ledger.job_counts().values()) == 0
+    assert queue.ids == [] and gl.projects[PROJECT].mrs[3].awards == [] and gl.notes(PROJECT, 3) == []
+    assert {r.method for r in gl.requests[before:]} == {"GET"}  # one member look-up each; no write to GitLab
+    assert _note(client, review_note(31, 600)).get_json()["status"] == "queued"
+    (job,) = ledger.jobs_for(PROJECT, 3, host="gitlab")
+    assert queue.ids == [job.id] and (job.comment_id, job.commenter) == (600, "31")
+    ledger.close()

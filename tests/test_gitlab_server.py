@@ -155,12 +155,13 @@ def test_a_draft_is_skipped_and_reviewed_once_marked_ready(server: Server, gl: G
     assert len(diff_notes(gl, 2)) == 1 and len(summaries(gl, 2)) == 1
 
 
-def test_review_by_a_reporter_is_refused_and_by_a_developer_runs(server: Server, gl: GitLabDouble,
-                                                                  mistral: MistralDouble) -> None:
+def test_twenty_review_notes_by_non_members_record_nothing_and_a_developers_review_runs(
+        server: Server, gl: GitLabDouble, mistral: MistralDouble) -> None:
     head = uuid.uuid4().hex[:8] * 5
     open_mr(gl, 3, head)
     mistral.responder = first_added()
-    calls_before = len(mistral.requests)
+    calls_before, requests_before = len(mistral.requests), len(gl.requests)
+    jobs_before = ledger_of(server).job_counts()
 
     def review_note(user_id: int, note_id: int) -> dict[str, Any]:
         note = event("note.merge_request.command.gitlab-com", 3, head)
@@ -168,17 +169,20 @@ def test_review_by_a_reporter_is_refused_and_by_a_developer_runs(server: Server,
         note["user"].update(id=user_id, username=f"user{user_id}")
         return note
 
-    assert deliver(server, "Note Hook", review_note(21, 7001))[1]["status"] == "queued"
-    wait_for(lambda: settled(server, 3, 1), what="the reporter's /review job")
-    (refused,) = ledger_of(server).jobs_for(PROJECT, 3, host="gitlab")
-    assert refused.state == "dropped" and "below Developer" in refused.detail
+    # A reporter (21) and a stranger (999), ten notes each: refused at the webhook, before anything is recorded.
+    answers = [deliver(server, "Note Hook", review_note(21 if n % 2 else 999, 7000 + n)) for n in range(20)]
+    assert {(status, body["status"]) for status, body in answers} == {(200, "ignored")}
+    assert "below Developer" in answers[1][1]["reason"]
+    assert ledger_of(server).jobs_for(PROJECT, 3, host="gitlab") == [] and ledger_of(server).job_counts() == jobs_before
     assert len(mistral.requests) == calls_before and gl.notes(PROJECT, 3) == [] and gl.projects[PROJECT].mrs[3].awards == []
-    assert deliver(server, "Note Hook", review_note(31, 7002))[1]["status"] == "queued"
-    wait_for(lambda: settled(server, 3, 2), what="the developer's /review job")
+    assert {r.method for r in gl.requests[requests_before:]} == {"GET"}  # member look-ups only, no GitLab write
+    assert deliver(server, "Note Hook", review_note(31, 7100))[1]["status"] == "queued"
+    wait_for(lambda: settled(server, 3, 1), what="the developer's /review job")
     (award,) = gl.projects[PROJECT].mrs[3].awards
-    assert award["name"] == "eyes" and award["awardable_id"] == 7002
+    assert award["name"] == "eyes" and award["awardable_id"] == 7100
     assert len(diff_notes(gl, 3)) == 1 and len(summaries(gl, 3)) == 1
-    assert ledger_of(server).jobs_for(PROJECT, 3, host="gitlab")[-1].state == "done"
+    (job,) = ledger_of(server).jobs_for(PROJECT, 3, host="gitlab")
+    assert job.state == "done"
 
 
 def test_a_group_budget_that_is_spent_stops_reviews_in_its_projects(server: Server, gl: GitLabDouble,

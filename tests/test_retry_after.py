@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from bot.core.wait_hints import MAX_HINT_S, reset_in_s, retry_after_s, wait_hint
 from bot.hosts.github.client import GitHubClient
 from bot.hosts.gitlab.client import GitLabClient
+from bot.hosts.gitlab.merge_request import MergeRequestHandle
 from bot.llm.mistral import MistralModel
 from bot.retry import RetryPolicy
 from tests.doubles.github import GitHubDouble
@@ -118,7 +119,7 @@ def test_gitlab_waits_for_the_http_date_of_a_429_then_succeeds() -> None:
     with opened_mr("medium-multi-file.diff") as gl:
         gl.rate_limit("GET", r"/merge_requests/3$", retry_after=http_date(NOW + 3))
         client = GitLabClient(token="glpat-bot", url=gl.url, sleep=waits.append, wall_clock=lambda: NOW)
-        assert client.merge_request(PROJECT, 3).info().head_sha == HEAD_SHA
+        assert MergeRequestHandle(client, PROJECT, 3).info().head_sha == HEAD_SHA
         assert waits == [3.0] and [r.method for r in gl.requests if r.path.endswith("/merge_requests/3")] == ["GET"] * 2
 
 

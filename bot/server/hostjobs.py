@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core.errors import ReviewError
-from bot.core.numbers import ID_DIGITS, bounded_int
 from bot.hosts.github.client import PullRequestHandle
-from bot.hosts.gitlab.commands import accept_review_command
 from bot.hosts.gitlab.merge_request import MergeRequestHandle
 from bot.review.ports import PullPort
 from bot.server.clients import Clients
@@ -34,37 +33,36 @@ class Ended:
 
 
 def open_job(clients: Clients, job: Job) -> Opened | Ended:
-    """Open the job's pull or merge request; acknowledge a `/review` (👀), or end a job with nothing to do."""
+    """Open the job's pull or merge request; acknowledge a `/review` (👀), or end a job with nothing to do.
+
+    A `/review` author's access was checked by the webhook before the job was recorded, on both hosts.
+    """
     if job.host == "gitlab":
         return _open_gitlab(clients, job)
     client = clients.for_installation(job.installation_id)
     pr = client.pull(job.repo, job.pr_number)
-    if job.comment_id is not None:  # the commenter's write access was checked before the job was recorded
-        try:
-            pr.react(job.comment_id, "eyes")
-        except ReviewError as exc:  # a reaction is a courtesy, never a reason to fail the review
-            log.warning("could not react to /review comment %s: %s", job.comment_id, exc)
+    _acknowledge(pr.react, job.comment_id)
     if job.attempts > 1 and pr.find_review(job.id) is not None:
         return Ended("done", "review already posted by an earlier attempt")
     return Opened(pr, client.identity())
 
 
-def _open_gitlab(clients: Clients, job: Job) -> Opened | Ended:
-    """GitLab: a note author's access is checked here (each attempt), not at the webhook, so acknowledging stays fast.
-
-    A retried attempt needs no look for its review: the posting step finds its own drafts and discussions.
-    """
+def _open_gitlab(clients: Clients, job: Job) -> Opened:
+    """GitLab: a retried attempt needs no look for its review: the posting step finds its own drafts and discussions."""
     client = clients.gitlab()
-    mr = client.merge_request(job.project_id if job.project_id is not None else job.repo, job.pr_number)
-    if job.comment_id is not None:
-        user = bounded_int(job.commenter, ID_DIGITS)
-        try:
-            refused = accept_review_command(mr, user, job.comment_id)
-        except ReviewError as exc:  # unverifiable is refused (fail closed)
-            return Ended("dropped", f"could not check the /review author's access on GitLab: {exc}")
-        if refused is not None:
-            return Ended("dropped", refused)
+    mr = MergeRequestHandle(client, job.project_id if job.project_id is not None else job.repo, job.pr_number)
+    _acknowledge(mr.award, job.comment_id)
     return Opened(mr, client.identity())
+
+
+def _acknowledge(react: Callable[[int, str], None], comment_id: int | None) -> None:
+    """Put 👀 on a `/review` comment or note: a courtesy, never a reason to fail the review (a failure is logged)."""
+    if comment_id is None:
+        return
+    try:
+        react(comment_id, "eyes")
+    except ReviewError as exc:
+        log.warning("could not react to /review comment %s: %s", comment_id, exc)
 
 
 def pull_url(opened: Opened, job: Job) -> str:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import gitlab
@@ -23,9 +23,6 @@ from bot.core.errors import ReviewError, UsageError
 from bot.core.sizecaps import TooLarge
 from bot.core.wait_hints import wait_hint
 from bot.retry import RetryPolicy, checking_first, retrying
-
-if TYPE_CHECKING:
-    from bot.hosts.gitlab.merge_request import MergeRequestHandle
 
 T = TypeVar("T")
 NO_RETRY: dict[str, Any] = {"obey_rate_limit": False, "retry_transient_errors": False, "max_retries": 0}
@@ -165,12 +162,6 @@ class GitLabClient:
     def identity(self) -> str:
         """Return the username the bot posts as."""
         return self.whoami()[0]
-
-    def merge_request(self, project: str | int, iid: int) -> MergeRequestHandle:
-        """Return a handle on one merge request (no request is made yet)."""
-        from bot.hosts.gitlab.merge_request import MergeRequestHandle
-
-        return MergeRequestHandle(self, project, iid)
 
 
 def check_token(token: str, job_token: str = "") -> None:

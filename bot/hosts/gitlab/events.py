@@ -1,7 +1,8 @@
 """GitLab webhook deliveries as plain data: the token and signature checks, and what each event asks. Pure.
 
 Triggers: a merge request opened or reopened, updated with `oldrev` (new commits), or marked ready; drafts are
-skipped; a `/review` note on a merge request asks for a review of the current head again (the worker checks the author's access).
+skipped; a `/review` note on a merge request asks for a review of the current head again (the webhook checks the author's access
+before anything is recorded).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def _note(payload: dict[str, Any], bot_username: str) -> Route:
     author = user.get("id", attributes.get("author_id"))
     valid_author = isinstance(author, int) and not isinstance(author, bool) and 0 < author <= MAX_ID
     # The head is read when the job runs; the note id keeps each /review its own job. An author the payload does not
-    # name validly is None, which the worker refuses (no access level).
+    # name validly is None, which the webhook refuses (no access level).
     return MergeRequestJob(project_id, path, iid, f"note:{note_id}", rereview=True,
                            user_id=author if valid_author else None, note_id=note_id)
 

@@ -12,6 +12,7 @@ from bot.core.markdown import link_base
 from bot.core.marker import SUMMARY_PREFIX
 from bot.core.reply import Comment
 from bot.core.summary import Overview
+from bot.hosts.gitlab import posting
 from bot.hosts.gitlab.client import GitLabClient, GitLabError, project_ref
 from bot.hosts.gitlab.events import is_draft
 from bot.hosts.gitlab.positions import LineMap, flow_entry, no_quick_actions
@@ -145,9 +146,7 @@ class MergeRequestHandle:
 
     def post_review(self, head_sha: str, comments: Sequence[Comment], overview: Overview) -> tuple[PostedReview, list[Comment]]:
         """Post the comments as one review (draft notes, then one publish); refused ones go to the summary note."""
-        from bot.hosts.gitlab.posting import post_review
-
-        review, unplaced = post_review(self, head_sha, comments, overview)
+        review, unplaced = posting.post_review(self, head_sha, comments, overview)
         # One line each, sanitised like every body (no "<": model text here cannot forge the summary's marker).
         self._unplaced = [no_quick_actions(unplaced_line(c, overview.link_base)) for c in unplaced]
         return review, unplaced

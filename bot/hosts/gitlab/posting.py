@@ -10,17 +10,26 @@ becomes its own discussion, paced, checked against the published ones before any
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot.core.marker import fingerprint_in
 from bot.core.reply import Comment
 from bot.core.summary import Overview
-from bot.hosts.gitlab.client import GitLabError
-from bot.hosts.gitlab.positions import note_body, position
+from bot.hosts.gitlab.client import GitLabClient, GitLabError
+from bot.hosts.gitlab.positions import LineMap, note_body, position
 from bot.review.ports import PostedReview
 
-if TYPE_CHECKING:
-    from bot.hosts.gitlab.merge_request import MergeRequestHandle
+
+class Target(Protocol):
+    """What posting needs of a merge request (MergeRequestHandle, once info() and files() have read it)."""
+
+    client: GitLabClient
+    base: str
+    refs: dict[str, str]
+    web_url: str
+
+    def line_map(self) -> LineMap: ...
+    def discussions(self) -> list[dict[str, Any]]: ...
 
 
 def _match(body: str, wanted: dict[str, Comment]) -> str | None:
@@ -29,7 +38,7 @@ def _match(body: str, wanted: dict[str, Comment]) -> str | None:
     return found if found in wanted else None
 
 
-def _own_drafts(mr: MergeRequestHandle) -> list[dict[str, Any]] | None:
+def _own_drafts(mr: Target) -> list[dict[str, Any]] | None:
     """Return the bot's pending drafts on the MR (GitLab lists only the caller's); None without the API."""
     try:
         return mr.client.call("list draft notes", lambda: mr.client.list(mr.base + "/draft_notes", per_page=100))
@@ -39,7 +48,7 @@ def _own_drafts(mr: MergeRequestHandle) -> list[dict[str, Any]] | None:
         raise
 
 
-def _delete_draft(mr: MergeRequestHandle, did: int) -> None:
+def _delete_draft(mr: Target, did: int) -> None:
     """Delete one of the bot's drafts (already gone is fine)."""
     try:
         mr.client.call("delete a draft note", lambda: mr.client.write("DELETE", f"{mr.base}/draft_notes/{did}"))
@@ -48,7 +57,7 @@ def _delete_draft(mr: MergeRequestHandle, did: int) -> None:
             raise
 
 
-def _create_draft(mr: MergeRequestHandle, comment: Comment, where: dict[str, Any], overview: Overview) -> bool:
+def _create_draft(mr: Target, comment: Comment, where: dict[str, Any], overview: Overview) -> bool:
     """Create one draft; False when GitLab refuses its position. A retry first looks for it among the drafts."""
     body, finding = note_body(comment, overview), overview.prints.get(comment, "")
 
@@ -65,7 +74,7 @@ def _create_draft(mr: MergeRequestHandle, comment: Comment, where: dict[str, Any
     return True
 
 
-def _publish_each(mr: MergeRequestHandle, wanted: dict[str, Comment]) -> list[Comment]:
+def _publish_each(mr: Target, wanted: dict[str, Comment]) -> list[Comment]:
     """Publish the pending drafts one by one; return the comments whose drafts GitLab refused (then deleted)."""
     refused = []
     for draft in _own_drafts(mr) or []:
@@ -82,7 +91,7 @@ def _publish_each(mr: MergeRequestHandle, wanted: dict[str, Comment]) -> list[Co
     return refused
 
 
-def _publish(mr: MergeRequestHandle, wanted: dict[str, Comment]) -> list[Comment]:
+def _publish(mr: Target, wanted: dict[str, Comment]) -> list[Comment]:
     """Publish all pending drafts at once (safe to repeat); fall back to one by one when that is refused."""
     try:
         mr.client.call("publish the review", lambda: mr.client.write("POST", mr.base + "/draft_notes/bulk_publish"))
@@ -93,7 +102,7 @@ def _publish(mr: MergeRequestHandle, wanted: dict[str, Comment]) -> list[Comment
     return []
 
 
-def _as_discussions(mr: MergeRequestHandle, placed: list[tuple[Comment, dict[str, Any]]], overview: Overview) -> list[Comment]:
+def _as_discussions(mr: Target, placed: list[tuple[Comment, dict[str, Any]]], overview: Overview) -> list[Comment]:
     """Post each comment as its own discussion (paced by the client); return those GitLab refused."""
     refused = []
     for comment, where in placed:
@@ -113,7 +122,7 @@ def _as_discussions(mr: MergeRequestHandle, placed: list[tuple[Comment, dict[str
     return refused
 
 
-def post_review(mr: MergeRequestHandle, head_sha: str, comments: Sequence[Comment],
+def post_review(mr: Target, head_sha: str, comments: Sequence[Comment],
                 overview: Overview) -> tuple[PostedReview, list[Comment]]:
     """Post the comments as one review; return it and the comments that could not be placed."""
     if mr.refs.get("head_sha") != head_sha:
