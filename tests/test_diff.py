@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.diff import DiffError, FileStatus, LineKind, Side, diff_texts, parse_diff, parse_github_file
+from bot.core.diff import DiffError, FileStatus, LineKind, Side, diff_texts, parse_diff
+from bot.hosts.github.files import parse_github_file
 from tests.conftest import DIFFS, diff_bytes
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bot.core.batching import Skipped
+from bot.core.changes import ListedFile, read_listed
 from bot.core.classify import SkipReason
-from bot.core.diff import FileDiff, decode, diff_texts, parse_github_file, parse_github_files
+from bot.core.diff import FileDiff, FileStatus, decode, diff_texts
 from bot.core.incremental import changed_since
 from bot.core.marker import Marker, MarkerError, is_summary, parse_marker, path_digest
 from bot.core.settings import REPO_CONFIG_PATH, Settings, check_model, parse_repo_config
@@ -51,12 +51,13 @@ def pull_skip_reason(info: PullInfo, settings: Settings, request: ReviewRequest)
     return None
 
 
-def _blobs(pr: PullPort, info: PullInfo, entry: dict[str, Any], merge_base: str) -> FileDiff | None:
-    """Diff the base and head blobs of a file GitHub sent without a patch; None when one is over the caps."""
-    path, old_path = str(entry["filename"]), str(entry.get("previous_filename") or entry["filename"])
+def _blobs(pr: PullPort, info: PullInfo, listed: ListedFile, merge_base: str) -> FileDiff | None:
+    """Diff the base and head blobs of a file the host sent without a patch; None when one is over the caps."""
+    path, old_path = listed.path, listed.old_path
+    added = listed.status is FileStatus.ADDED and old_path == path  # a copy is diffed against its source
     try:
-        old = None if entry.get("status") == "added" else pr.file_text(old_path, merge_base, max_bytes=CAPS.blob_bytes)
-        new = None if entry.get("status") == "removed" else pr.file_text(path, info.head_sha, max_bytes=CAPS.blob_bytes)
+        old = None if added else pr.file_text(old_path, merge_base, max_bytes=CAPS.blob_bytes)
+        new = None if listed.status is FileStatus.REMOVED else pr.file_text(path, info.head_sha, max_bytes=CAPS.blob_bytes)
     except TooLarge:
         return None
     if not (blob_fits(old, CAPS) and blob_fits(new, CAPS)):
@@ -64,32 +65,31 @@ def _blobs(pr: PullPort, info: PullInfo, entry: dict[str, Any], merge_base: str)
     return diff_texts(path, old_path, old, new)
 
 
-def load_files(pr: PullPort, info: PullInfo, entries: list[dict[str, Any]]) -> tuple[list[FileDiff], list[Skipped]]:
-    """Parse the listed files; diff the base and head blobs ourselves where GitHub left `patch` out.
+def load_files(pr: PullPort, info: PullInfo, listing: list[ListedFile]) -> tuple[list[FileDiff], list[Skipped]]:
+    """Read the listed files; diff the base and head blobs ourselves where the host left the patch out.
 
     A patch or blob over the size caps is never parsed (a blob is not even fetched): it is listed as too large.
     """
     files: list[FileDiff] = []
     too_large: list[Skipped] = []
     merge_base: str | None = None
-    for entry in entries:
-        changes = int(entry.get("additions", 0)) + int(entry.get("deletions", 0))
-        patch = entry.get("patch")
-        if patch and not fits(str(patch), CAPS):
-            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
+    for listed in listing:
+        changes = listed.changes
+        if listed.patch and not fits(listed.patch, CAPS):
+            too_large.append(Skipped(listed.path, SkipReason.TOO_LARGE, changes))
             continue
-        if patch or not changes:
-            parsed = parse_github_file(entry)
-            if not patch and entry.get("status") != "renamed":
-                parsed = replace(parsed, binary=True)  # no patch and no line counts: GitHub's binary files
+        if listed.patch or not (changes or listed.omitted):
+            parsed = read_listed(listed)
+            if not listed.patch and listed.status is not FileStatus.RENAMED:
+                parsed = replace(parsed, binary=True)  # no patch and no line counts: a binary file
             files.append(parsed)
             continue
         if merge_base is None:
             cmp = pr.compare(info.base_sha, info.head_sha)
             merge_base = (cmp.merge_base if cmp else None) or info.base_sha
-        diffed = _blobs(pr, info, entry, merge_base)
+        diffed = _blobs(pr, info, listed, merge_base)
         if diffed is None:
-            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
+            too_large.append(Skipped(listed.path, SkipReason.TOO_LARGE, changes))
         else:
             files.append(diffed)
     return files, too_large
@@ -152,9 +152,9 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
     if marker.head == info.head_sha and not again:
         return Outcome("up-to-date", reason=f"{info.head_sha[:7]} was already reviewed", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd)
-    entries, truncated = pr.files()
+    listing, truncated = pr.files()
     listed_skips = [Skipped("(files past the first 3,000)", SkipReason.NOT_LISTED)] if truncated else []
-    files, too_large = load_files(pr, info, entries)
+    files, too_large = load_files(pr, info, listing)
     listed_skips.extend(too_large)
     since = None
     if marker.head and not again:
@@ -163,10 +163,10 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
             notes.append("This push changed more files than the host's compare lists, and which ones could not be "
                          "told: the whole pull request was reviewed again.")
         elif cmp is not None and cmp.status == "ahead":  # a force-push (diverged, behind) reviews everything
-            readable = [f for f in cmp.files if f.get("patch") and fits(str(f["patch"]), CAPS)]
-            touched = parse_github_files(readable)
+            readable = [f for f in cmp.files if f.patch and fits(f.patch, CAPS)]
+            touched = [read_listed(f) for f in readable]
             owed = set(marker.pending)  # left out of the last run for budget: reviewed whole now
-            whole = {str(f["filename"]) for f in cmp.files} - {str(f["filename"]) for f in readable}
+            whole = {f.path for f in cmp.files} - {f.path for f in readable}
             whole |= {f.path for f in files if path_digest(f.path) in owed}
             cut, _ = changed_since([f for f in files if f.path not in whole], touched)
             files = cut + [f for f in files if f.path in whole]
