@@ -11,9 +11,11 @@ from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.changes import Positions, read_listed, rows
-from bot.core.diff import FileDiff, FileStatus, Side, parse_diff
+from bot.core.diff import FileDiff, FileStatus, LineKind, Side, parse_diff
 from bot.core.reply import Comment, Severity
 from bot.hosts.github.files import listed_file as github_listed
 from bot.hosts.gitlab.merge_request import listed_file as gitlab_listed
@@ -34,7 +36,7 @@ def expected() -> dict[str, Any]:
 
 def described(file: FileDiff) -> dict[str, Any]:
     """A file as the frozen figures describe it: names, status, and each row's numbers and GitHub anchor."""
-    numbered = [[r.kind.value, r.old_line, r.new_line, r.side.value, r.line, i]
+    numbered = [[r.row.kind.value, r.row.old_no, r.row.new_no, r.row.side.value, r.row.line, i]
                 for i, hunk in enumerate(file.hunks) for r in rows(FileDiff("", None, file.status, (hunk,)))]
     return {"path": file.path, "old_path": file.old_path, "status": file.status.value, "binary": file.binary,
             "rows": numbered}
@@ -95,8 +97,30 @@ def test_every_row_has_a_position_on_both_hosts_and_context_rows_on_either_side(
     entry = entries_from_diff((DIFFS / "medium-multi-file.diff").read_text(encoding="utf-8"))[1]
     lines = Positions([gitlab_listed(entry)])
     file = read_listed(gitlab_listed(entry))
-    context = next(r for r in rows(file) if r.side is Side.RIGHT and r.old_line is not None)
-    assert lines.at(file.path, Side.RIGHT, context.new_line or 0) == context
-    assert lines.at(file.path, Side.LEFT, context.old_line or 0) == context  # a context row on the old side too
+    context = next(r for r in rows(file) if r.row.kind is LineKind.CONTEXT)
+    assert lines.at(file.path, Side.RIGHT, context.row.new_no or 0) == context
+    assert lines.at(file.path, Side.LEFT, context.row.old_no or 0) == context  # a context row on the old side too
     assert lines.at(file.path, Side.RIGHT, 10**6) is None and lines.at("not/in/the/diff", Side.RIGHT, 1) is None
     assert file.status is FileStatus.MODIFIED
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from("+- "), min_size=1, max_size=12), min_size=1, max_size=4),
+       st.integers(min_value=1, max_value=50))
+def test_any_hunks_give_each_row_gitlabs_numbers_and_counters(hunks: list[list[str]], gap: int) -> None:
+    """Count the rows as GitLab's parser does (an independent count) and compare with the model's."""
+    text, want, old, new = [], [], 1, 1
+    for kinds in hunks:
+        olds, news = sum(k != "+" for k in kinds), sum(k != "-" for k in kinds)
+        text.append(f"@@ -{old},{olds} +{new},{news} @@")
+        for i, kind in enumerate(kinds):
+            text.append(f"{kind}row {i}")
+            want.append((kind, None if kind == "+" else old, None if kind == "-" else new, old, new))
+            old, new = old + (kind != "+"), new + (kind != "-")
+        old, new = old + gap, new + gap
+    listed = gitlab_listed({"diff": "\n".join(text) + "\n", "new_path": "a.py", "old_path": "a.py"})
+    found = rows(read_listed(listed))
+    assert [(r.row.kind.value, r.row.old_no, r.row.new_no, r.old_at, r.new_at) for r in found] == want
+    lines = Positions([listed])
+    for r in found:
+        assert lines.at("a.py", r.row.side, r.row.line) == r

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.core.diff import DiffError, FileDiff, FileStatus, LineKind, Side, parse_diff
+from bot.core.diff import DiffError, DiffLine, FileDiff, FileStatus, LineKind, Side, parse_diff
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def read_listed(listed: ListedFile) -> FileDiff:
 
 @dataclass(frozen=True)
 class RowPosition:
-    """Where one diff row sits: its numbers in the old and new file, and each file's counter at the row.
+    """Where one diff row sits: the row (its numbers in the old and new file, GitHub's side and line), its
+    file's paths, and each file's counter at the row.
 
     A counter is the number the row would have in that file: an added row carries the old file's line it
     is inserted before, a removed row the new file's (GitLab builds its line codes from these).
@@ -73,23 +74,9 @@ class RowPosition:
 
     path: str
     old_path: str
-    kind: LineKind
-    old_line: int | None
-    new_line: int | None
+    row: DiffLine
     old_at: int
     new_at: int
-
-    @property
-    def side(self) -> Side:
-        """Return the side GitHub anchors this row on."""
-        return Side.LEFT if self.kind is LineKind.REMOVED else Side.RIGHT
-
-    @property
-    def line(self) -> int:
-        """Return the row's number on its side (GitHub's `line`)."""
-        number = self.old_line if self.kind is LineKind.REMOVED else self.new_line
-        assert number is not None
-        return number
 
 
 def rows(file: FileDiff) -> list[RowPosition]:
@@ -99,7 +86,7 @@ def rows(file: FileDiff) -> list[RowPosition]:
     for hunk in file.hunks:
         old, new = hunk.old_start, hunk.new_start
         for line in hunk.lines:
-            out.append(RowPosition(file.path, old_path, line.kind, line.old_no, line.new_no, old, new))
+            out.append(RowPosition(file.path, old_path, line, old, new))
             old += line.kind is not LineKind.ADDED
             new += line.kind is not LineKind.REMOVED
     return out
@@ -119,9 +106,9 @@ class Positions:
             found = rows(read_listed(listed)) if listed is not None else []
             self._rows[path] = {}
             for row in found:  # a context row has a number on both sides: a comment may name either
-                if row.kind is not LineKind.ADDED:
+                if row.row.kind is not LineKind.ADDED:
                     self._rows[path].setdefault((Side.LEFT, row.old_at), row)
-                if row.kind is not LineKind.REMOVED:
+                if row.row.kind is not LineKind.REMOVED:
                     self._rows[path].setdefault((Side.RIGHT, row.new_at), row)
         return self._rows[path].get((side, line))
 

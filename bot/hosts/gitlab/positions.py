@@ -30,8 +30,8 @@ def line_code(row: RowPosition) -> str:
 
 
 def _point(row: RowPosition) -> dict[str, Any]:
-    return {"line_code": line_code(row), "type": "new" if row.kind is LineKind.ADDED else "old",
-            "old_line": row.old_line, "new_line": row.new_line}
+    return {"line_code": line_code(row), "type": "new" if row.row.kind is LineKind.ADDED else "old",
+            "old_line": row.row.old_no, "new_line": row.row.new_no}
 
 
 def position(comment: Comment, refs: Mapping[str, str], lines: Positions) -> dict[str, Any] | None:
@@ -42,7 +42,7 @@ def position(comment: Comment, refs: Mapping[str, str], lines: Positions) -> dic
     out: dict[str, Any] = {"position_type": "text", "base_sha": refs["base_sha"], "start_sha": refs["start_sha"],
                            "head_sha": refs["head_sha"], "old_path": lines.old_path(comment.path),
                            "new_path": comment.path}
-    out.update({k: v for k, v in (("old_line", end.old_line), ("new_line", end.new_line)) if v is not None})
+    out.update({k: v for k, v in (("old_line", end.row.old_no), ("new_line", end.row.new_no)) if v is not None})
     if comment.start_line is not None and comment.start_line != comment.line:
         start = lines.at(comment.path, comment.side, comment.start_line)
         if start is None:
