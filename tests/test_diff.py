@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.diff import DiffError, FileStatus, LineKind, Side, diff_texts, parse_diff, parse_file_entry
+from bot.core.diff import DiffError, FileStatus, LineKind, Side, diff_texts, parse_diff
+from bot.hosts.github.files import parse_github_file
 from tests.conftest import DIFFS, diff_bytes
 
 
@@ -88,7 +89,7 @@ def test_github_patch_strings_parse_like_git_output() -> None:
     for file in parse_diff(diff_bytes("medium-multi-file.diff")):
         patch = "\n".join(_hunk_text(file))
         entry = {"filename": file.path, "status": "modified", "patch": patch}
-        assert parse_file_entry(entry).hunks == file.hunks
+        assert parse_github_file(entry).hunks == file.hunks
 
 
 def _hunk_text(file):  # type: ignore[no-untyped-def]
@@ -100,9 +101,9 @@ def _hunk_text(file):  # type: ignore[no-untyped-def]
 
 
 def test_github_entry_for_added_and_renamed_files() -> None:
-    added = parse_file_entry({"filename": "a.py", "status": "added", "patch": "@@ -0,0 +1,2 @@\n+x = 1\n+y = 2"})
+    added = parse_github_file({"filename": "a.py", "status": "added", "patch": "@@ -0,0 +1,2 @@\n+x = 1\n+y = 2"})
     assert added.status is FileStatus.ADDED and [ln.line for ln in added.hunks[0].lines] == [1, 2]
-    moved = parse_file_entry({"filename": "b.py", "previous_filename": "a.py", "status": "renamed"})
+    moved = parse_github_file({"filename": "b.py", "previous_filename": "a.py", "status": "renamed"})
     assert (moved.old_path, moved.hunks) == ("a.py", ())
 
 
@@ -131,5 +132,5 @@ def test_blob_diffs_keep_crlf_files_and_a_missing_final_newline() -> None:
 
 def test_a_file_name_with_a_newline_or_spaces_keeps_its_hunks_and_its_name() -> None:
     for name in ("docs/a\nb.md", "odd name .py", "x<!-- y -->.txt"):
-        parsed = parse_file_entry({"filename": name, "status": "added", "patch": "@@ -0,0 +1,2 @@\n+one\n+two"})
+        parsed = parse_github_file({"filename": name, "status": "added", "patch": "@@ -0,0 +1,2 @@\n+one\n+two"})
         assert parsed.path == name and [ln.text for h in parsed.hunks for ln in h.lines] == ["one", "two"]

@@ -1,13 +1,12 @@
-"""The diff model: unified diffs become files, hunks and lines that know their GitHub anchors.
+"""The diff model: unified diffs become files, hunks and lines that know their numbers in both files.
 
-Pure: no I/O. Works on `git diff` output and on GitHub's per-file `patch` strings.
+Pure: no I/O. Works on `git diff` output; a host's per-file hunks are read through bot.core.changes.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from unidiff import PatchSet
@@ -220,41 +219,6 @@ def parse_diff(text: str | bytes) -> list[FileDiff]:
     if not len(patch) and text.strip():
         raise DiffError("not a unified diff: no file headers found")
     return [_convert(p, names.get(p.diff_line_no or 0) or _plain_names(p)) for p in patch]
-
-
-_GITHUB_STATUS = {
-    "added": FileStatus.ADDED,
-    "removed": FileStatus.REMOVED,
-    "renamed": FileStatus.RENAMED,
-    "copied": FileStatus.ADDED,
-}
-
-
-def parse_file_entry(entry: Mapping[str, object]) -> FileDiff:
-    """Turn one host file entry (GitHub's "list pull request files" shape, which each host adapter gives) into a FileDiff.
-
-    The entry's `patch` is hunks only, without file headers; an entry without one is
-    either binary or too large for GitHub (the caller decides which).
-    """
-    path = str(entry["filename"])
-    old_path = str(entry.get("previous_filename") or path)
-    status = _GITHUB_STATUS.get(str(entry.get("status")), FileStatus.MODIFIED)
-    patch = entry.get("patch")
-    if not patch:
-        return FileDiff(path, None if status is FileStatus.ADDED else old_path, status, (), binary=False)
-    # Stand-in header names: a real name may hold a newline or a space that would break the header lines.
-    old = "/dev/null" if status is FileStatus.ADDED else "a/file"
-    new = "/dev/null" if status is FileStatus.REMOVED else "b/file"
-    parsed = parse_diff(f"--- {old}\n+++ {new}\n{patch}\n")
-    if len(parsed) != 1:
-        raise DiffError(f"{path}: patch is not a single file's hunks")
-    only = parsed[0]
-    return FileDiff(path, None if status is FileStatus.ADDED else old_path, status, only.hunks)
-
-
-def parse_file_entries(entries: Iterable[Mapping[str, object]]) -> list[FileDiff]:
-    """Turn a host's list of file entries into file diffs."""
-    return [parse_file_entry(e) for e in entries]
 
 
 def git_lines(text: str) -> list[str]:

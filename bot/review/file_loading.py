@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from bot.core.batching import Skipped
+from bot.core.changes import ListedFile, read_listed
 from bot.core.classify import SkipReason
-from bot.core.diff import FileDiff, diff_texts, parse_file_entry
+from bot.core.diff import FileDiff, FileStatus, diff_texts
 from bot.core.sizecaps import SizeCaps, TooLarge, blob_fits, fits
 from bot.review.ports import PullInfo, PullPort
 
 CAPS = SizeCaps()
 
 
-def _blobs(pr: PullPort, info: PullInfo, entry: dict[str, Any], merge_base: str) -> FileDiff | None:
+def _blobs(pr: PullPort, info: PullInfo, listed: ListedFile, merge_base: str) -> FileDiff | None:
     """Diff the base and head blobs of a file the host sent without a patch; None when one is over the caps."""
-    path, old_path = str(entry["filename"]), str(entry.get("previous_filename") or entry["filename"])
+    path, old_path = listed.path, listed.old_path
+    added = listed.status is FileStatus.ADDED and old_path == path  # a copy is diffed against its source
     try:
-        old = None if entry.get("status") == "added" else pr.file_text(old_path, merge_base, max_bytes=CAPS.blob_bytes)
-        new = None if entry.get("status") == "removed" else pr.file_text(path, info.head_sha, max_bytes=CAPS.blob_bytes)
+        old = None if added else pr.file_text(old_path, merge_base, max_bytes=CAPS.blob_bytes)
+        new = None if listed.status is FileStatus.REMOVED else pr.file_text(path, info.head_sha, max_bytes=CAPS.blob_bytes)
     except TooLarge:
         return None
     if not (blob_fits(old, CAPS) and blob_fits(new, CAPS)):
@@ -27,32 +28,31 @@ def _blobs(pr: PullPort, info: PullInfo, entry: dict[str, Any], merge_base: str)
     return diff_texts(path, old_path, old, new)
 
 
-def load_files(pr: PullPort, info: PullInfo, entries: list[dict[str, Any]]) -> tuple[list[FileDiff], list[Skipped]]:
-    """Parse the listed files; diff the base and head blobs ourselves where the host left `patch` out.
+def load_files(pr: PullPort, info: PullInfo, listing: list[ListedFile]) -> tuple[list[FileDiff], list[Skipped]]:
+    """Read the listed files; diff the base and head blobs ourselves where the host left the patch out.
 
     A patch or blob over the size caps is never parsed (a blob is not even fetched): it is listed as too large.
     """
     files: list[FileDiff] = []
     too_large: list[Skipped] = []
     merge_base: str | None = None
-    for entry in entries:
-        changes = int(entry.get("additions", 0)) + int(entry.get("deletions", 0))
-        patch = entry.get("patch")
-        if patch and not fits(str(patch), CAPS):
-            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
+    for listed in listing:
+        changes = listed.changes
+        if listed.patch and not fits(listed.patch, CAPS):
+            too_large.append(Skipped(listed.path, SkipReason.TOO_LARGE, changes))
             continue
-        if patch or not changes:
-            parsed = parse_file_entry(entry)
-            if not patch and entry.get("status") != "renamed":
-                parsed = replace(parsed, binary=True)  # no patch and no line counts: the host's binary files
+        if listed.patch or not (changes or listed.omitted):
+            parsed = read_listed(listed)
+            if not listed.patch and listed.status is not FileStatus.RENAMED:
+                parsed = replace(parsed, binary=True)  # no patch and no line counts: a binary file
             files.append(parsed)
             continue
         if merge_base is None:
             cmp = pr.compare(info.base_sha, info.head_sha)
             merge_base = (cmp.merge_base if cmp else None) or info.base_sha
-        diffed = _blobs(pr, info, entry, merge_base)
+        diffed = _blobs(pr, info, listed, merge_base)
         if diffed is None:
-            too_large.append(Skipped(str(entry["filename"]), SkipReason.TOO_LARGE, changes))
+            too_large.append(Skipped(listed.path, SkipReason.TOO_LARGE, changes))
         else:
             files.append(diffed)
     return files, too_large

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.core.diff import FileDiff, parse_file_entries
+from bot.core.changes import read_listed
+from bot.core.diff import FileDiff
 from bot.core.incremental import changed_since
 from bot.core.marker import Marker, path_digest
 from bot.core.sizecaps import SizeCaps, fits
@@ -24,10 +25,10 @@ def since_last_review(pr: PullPort, info: PullInfo, marker: Marker, files: list[
         return files, None
     if cmp is None or cmp.status != "ahead":  # a force-push (diverged, behind) reviews everything
         return files, None
-    readable = [f for f in cmp.files if f.get("patch") and fits(str(f["patch"]), CAPS)]
-    touched = parse_file_entries(readable)
+    readable = [f for f in cmp.files if f.patch and fits(f.patch, CAPS)]
+    touched = [read_listed(f) for f in readable]
     owed = set(marker.pending)  # left out of the last run for budget: reviewed whole now
-    whole = {str(f["filename"]) for f in cmp.files} - {str(f["filename"]) for f in readable}
+    whole = {f.path for f in cmp.files} - {f.path for f in readable}
     whole |= {f.path for f in files if path_digest(f.path) in owed}
     cut, _ = changed_since([f for f in files if f.path not in whole], touched)
     return cut + [f for f in files if f.path in whole], marker.head

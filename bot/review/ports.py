@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from bot.core.batching import Skipped
+from bot.core.changes import ListedFile
 from bot.core.coverage import Coverage
 from bot.core.marker import Marker
 from bot.core.reply import Comment
@@ -55,7 +56,7 @@ class Comparison:
     """The compare of two commits: how they relate and the files that differ."""
 
     status: str  # ahead, behind, diverged, identical
-    files: list[dict[str, Any]] = field(default_factory=list)
+    files: list[ListedFile] = field(default_factory=list)
     merge_base: str | None = None
     complete: bool = True  # False: more files differ than the host listed, and which ones is unknown
 
@@ -72,7 +73,7 @@ class PullPort(Protocol):
     """The GitHub calls the flow needs (see bot.hosts.github.client.PullRequestHandle)."""
 
     def info(self) -> PullInfo: ...
-    def files(self) -> tuple[list[dict[str, Any]], bool]: ...
+    def files(self) -> tuple[list[ListedFile], bool]: ...
     def file_text(self, path: str, ref: str, *, max_bytes: int | None = None) -> bytes | None:
         """Return a file's bytes at a ref (None when absent); raise TooLarge over `max_bytes`, unfetched."""
     def compare(self, base: str, head: str) -> Comparison | None: ...

@@ -54,9 +54,9 @@ def prepare(pr: PullPort, *, identity: str, base_settings: Settings, request: Re
     if marker.head == info.head_sha and not again:
         return Outcome("up-to-date", reason=f"{info.head_sha[:7]} was already reviewed", marker=marker,
                        head_sha=info.head_sha, budget_usd=settings.budget_usd)
-    entries, truncated = pr.files()
+    listing, truncated = pr.files()
     listed_skips = [Skipped("(files past the first 3,000)", SkipReason.NOT_LISTED)] if truncated else []
-    files, too_large = load_files(pr, info, entries)
+    files, too_large = load_files(pr, info, listing)
     listed_skips.extend(too_large)
     since = None
     if marker.head and not again:

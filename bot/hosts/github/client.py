@@ -19,12 +19,14 @@ from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
+from bot.core.changes import ListedFile
 from bot.core.errors import AnchorRejected, UsageError
 from bot.core.markdown import link_base
 from bot.core.reply import Comment
 from bot.core.sizecaps import TooLarge
 from bot.core.summary import Overview, run_id_in
 from bot.hosts.github.errors import GitHubError, error_messages, retry_hint, retryable
+from bot.hosts.github.files import listed_file
 from bot.hosts.github.posting import post_review
 from bot.hosts.github.trees import tree_blobs
 from bot.retry import RetryPolicy, checking_first, retrying
@@ -148,12 +150,12 @@ class PullRequestHandle:
         self._pr.update()
         return dict(self._pr.raw_data)
 
-    def files(self) -> tuple[list[dict[str, Any]], bool]:
+    def files(self) -> tuple[list[ListedFile], bool]:
         """Return the PR's files (GitHub lists 3,000 at most) and whether the list was cut there."""
-        def fetch() -> list[dict[str, Any]]:
+        def fetch() -> list[ListedFile]:
             out = []
             for f in self._pr.get_files():
-                out.append(dict(f.raw_data))
+                out.append(listed_file(f.raw_data))
                 if len(out) >= MAX_LISTED_FILES:
                     break
             return out
@@ -193,7 +195,7 @@ class PullRequestHandle:
         def fetch() -> Comparison | None:
             try:
                 cmp = self._repo.compare(base, head)
-                return Comparison(cmp.status, [dict(f.raw_data) for f in cmp.files], cmp.merge_base_commit.sha)
+                return Comparison(cmp.status, [listed_file(f.raw_data) for f in cmp.files], cmp.merge_base_commit.sha)
             except GithubException as exc:
                 if exc.status == 404:
                     return None
@@ -202,10 +204,10 @@ class PullRequestHandle:
         found = self._client.call("compare commits", fetch)
         if found is None or len(found.files) < MAX_COMPARE_FILES:
             return found
-        rest = self._unlisted(found.merge_base or base, head, {str(f["filename"]) for f in found.files})
+        rest = self._unlisted(found.merge_base or base, head, {f.path for f in found.files})
         if rest is None:
             return replace(found, complete=False)
-        return replace(found, files=found.files + [{"filename": path, "status": "modified"} for path in rest])
+        return replace(found, files=found.files + [listed_file({"filename": p, "status": "modified"}) for p in rest])
 
     def _unlisted(self, base: str, head: str, listed: set[str]) -> list[str] | None:
         """Return the paths that differ between two commits' trees and are not `listed`; None when unknown."""

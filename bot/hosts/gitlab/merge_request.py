@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from gitlab.exceptions import GitlabHttpError
 
+from bot.core.changes import ListedFile, Positions
+from bot.core.diff import FileStatus
 from bot.core.markdown import link_base
 from bot.core.marker import SUMMARY_PREFIX
 from bot.core.reply import Comment
@@ -15,7 +18,7 @@ from bot.core.summary import Overview
 from bot.hosts.gitlab import posting
 from bot.hosts.gitlab.client import GitLabClient, GitLabError, project_ref
 from bot.hosts.gitlab.events import is_draft
-from bot.hosts.gitlab.positions import LineMap, flow_entry, no_quick_actions
+from bot.hosts.gitlab.positions import no_quick_actions
 from bot.review.markdown import unplaced_line
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
@@ -24,6 +27,21 @@ BOT_USER = re.compile(r"^(project|group)_\d+_bot(_|$)")
 REFS_TRIES = 6
 UNPLACED_START, UNPLACED_END = "<!-- mistral-review:gitlab-unplaced -->", "<!-- /mistral-review:gitlab-unplaced -->"
 MAX_UNPLACED = 60
+BINARY = re.compile(r"^Binary files .* differ\s*$")
+
+
+def listed_file(entry: Mapping[str, Any]) -> ListedFile:
+    """Map a GitLab /diffs (or compare) entry: its `diff` is the file's hunks, "" when binary, a pure
+    rename or mode change, or left out for size (`too_large`, `collapsed`: the flow then diffs the blobs)."""
+    diff = str(entry.get("diff") or "")
+    status = (FileStatus.ADDED if entry.get("new_file") else FileStatus.REMOVED if entry.get("deleted_file")
+              else FileStatus.RENAMED if entry.get("renamed_file") else FileStatus.MODIFIED)
+    listed = ListedFile(str(entry["new_path"]), str(entry.get("old_path") or entry["new_path"]), status)
+    if BINARY.match(diff):
+        return listed
+    if diff.strip():
+        return replace(listed, patch=diff.rstrip("\n"))
+    return replace(listed, too_large=bool(entry.get("too_large")), collapsed=bool(entry.get("collapsed")))
 
 
 class MergeRequestHandle:
@@ -35,7 +53,7 @@ class MergeRequestHandle:
         self.project_base = f"/projects/{project_ref(project)}"
         self.refs: dict[str, str] = {}
         self.web_url = ""
-        self._entries: list[dict[str, Any]] = []
+        self._files: list[ListedFile] = []
         self._notes: dict[int, str] = {}
         self._unplaced: list[str] = []
 
@@ -70,15 +88,16 @@ class MergeRequestHandle:
             link_base=link_base(self.client.web_url, repo) if not repo.isdigit() else "",
         )
 
-    def files(self) -> tuple[list[dict[str, Any]], bool]:
-        """Return the MR's files as the flow's entries (GitLab pages /diffs; nothing is cut)."""
-        self._entries = self.client.call("list the merge request's diffs",
-                                         lambda: self.client.list(self.base + "/diffs", per_page=100))
-        return [flow_entry(e) for e in self._entries], False
+    def files(self) -> tuple[list[ListedFile], bool]:
+        """Return the MR's files (GitLab pages /diffs; nothing is cut)."""
+        entries = self.client.call("list the merge request's diffs",
+                                   lambda: self.client.list(self.base + "/diffs", per_page=100))
+        self._files = [listed_file(e) for e in entries]
+        return self._files, False
 
-    def line_map(self) -> LineMap:
-        """Return the commentable lines of the diff read by files()."""
-        return LineMap(self._entries)
+    def line_map(self) -> Positions:
+        """Return the commentable rows of the diff read by files()."""
+        return Positions(self._files)
 
     def file_text(self, path: str, ref: str, *, max_bytes: int | None = None) -> bytes | None:
         """Return a file's bytes at a ref, or None when it does not exist there.
@@ -123,7 +142,7 @@ class MergeRequestHandle:
         if not ahead and commits and not any(c.get("parent_ids") for c in commits):
             back = self._compare(head, base)  # no parents listed: nothing on base's side means base is an ancestor
             ahead = back is not None and not back.get("commits")
-        return Comparison("ahead" if ahead else "diverged", [flow_entry(e) for e in data.get("diffs") or []],
+        return Comparison("ahead" if ahead else "diverged", [listed_file(e) for e in data.get("diffs") or []],
                           base if ahead else None)
 
     def discussions(self) -> list[dict[str, Any]]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from bot.core.changes import Positions
 from bot.core.marker import fingerprint_in
 from bot.core.reply import Comment
 from bot.core.summary import Overview
 from bot.hosts.gitlab.client import GitLabClient, GitLabError
-from bot.hosts.gitlab.positions import LineMap, note_body, position
+from bot.hosts.gitlab.positions import note_body, position
 from bot.review.ports import PostedReview
 
 
@@ -28,7 +29,7 @@ class Target(Protocol):
     refs: dict[str, str]
     web_url: str
 
-    def line_map(self) -> LineMap: ...
+    def line_map(self) -> Positions: ...
     def discussions(self) -> list[dict[str, Any]]: ...
 
 
