@@ -171,7 +171,7 @@ def run_spend_command(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     """Print totals per repo and per PR from the ledger (an empty report before the first review)."""
     import re
 
-    from bot.hosts.github.client import web_url
+    from bot.hosts.github.urls import web_url
     from bot.server.settings import ServerSettings
     from bot.server.spend_report import build_report, report_csv, report_json, report_text
     from bot.server.startup import reach

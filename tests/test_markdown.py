@@ -11,7 +11,7 @@ from bot.core.markdown import TRUNCATED, ZWJ, code_span, escape_text, fence, lin
 from bot.core.reply import Comment
 from bot.core.severity import Severity
 from bot.core.summary import MAX_COMMENT_BODY
-from bot.hosts.github.client import web_url
+from bot.hosts.github.urls import web_url
 from bot.review.markdown import render_comment, unplaced_line
 from tests.markdownoracle import live_problems
 

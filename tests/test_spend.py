@@ -190,7 +190,7 @@ def test_budget_alerts_reach_the_summary_and_metrics(seeded: dict[str, Any], ser
 
 def test_a_pr_known_only_by_its_calls_links_to_the_github_the_server_reviews_on() -> None:
     """On GitHub Enterprise the report's PR links use its own web address, not github.com."""
-    from bot.hosts.github.client import web_url
+    from bot.hosts.github.urls import web_url
     from bot.server.records import CallRow
     from bot.server.spend_report import build_report
 

@@ -29,6 +29,7 @@ from bot.hosts.github.errors import GitHubError, error_messages, retry_hint, ret
 from bot.hosts.github.files import listed_file
 from bot.hosts.github.posting import post_review
 from bot.hosts.github.trees import tree_blobs
+from bot.hosts.github.urls import web_url
 from bot.retry import RetryPolicy, checking_first, retrying
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
@@ -37,15 +38,6 @@ MAX_LISTED_FILES = 3000
 MAX_COMPARE_FILES = 300  # GitHub's compare lists no more, whatever the push changed
 LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}(?:\[bot\])?")  # `_`: Enterprise Managed Users
 VIEWER_QUERY = "query { viewer { login } }"
-
-
-def web_url(api_url: str) -> str:
-    """Return the web address that goes with an API address: `https://api.github.com` -> `https://github.com/`,
-    GitHub Enterprise's `https://HOST/api/v3` -> `https://HOST/`, a test double's own address as it is."""
-    scheme, _, rest = api_url.rstrip("/").partition("://")
-    host, _, path = rest.partition("/")
-    host = host.removeprefix("api.")  # api.github.com, and GHE.com's api.SUBDOMAIN.ghe.com
-    return f"{scheme}://{host}/{path.removesuffix('api/v3').strip('/')}".rstrip("/") + "/"
 
 
 class GitHubClient:

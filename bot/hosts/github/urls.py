@@ -1,0 +1,12 @@
+"""GitHub's web address for an API address (github.com, GitHub Enterprise Server and GHE.com). Pure."""
+
+from __future__ import annotations
+
+
+def web_url(api_url: str) -> str:
+    """Return the web address that goes with an API address: `https://api.github.com` -> `https://github.com/`,
+    GitHub Enterprise's `https://HOST/api/v3` -> `https://HOST/`, a test double's own address as it is."""
+    scheme, _, rest = api_url.rstrip("/").partition("://")
+    host, _, path = rest.partition("/")
+    host = host.removeprefix("api.")  # api.github.com, and GHE.com's api.SUBDOMAIN.ghe.com
+    return f"{scheme}://{host}/{path.removesuffix('api/v3').strip('/')}".rstrip("/") + "/"
