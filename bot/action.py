@@ -19,7 +19,6 @@ from bot.core.markdown import code_span
 from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
-from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.review.ports import Outcome, ReviewRequest
 from bot.review.progress import batch_progress
 from bot.review.report import coverage_headline, exit_status, shown_status
@@ -180,7 +179,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     identity = client.identity()  # before anything is posted: without it, nothing is
     pr = client.pull(repo, target.number)
     if target.commenter is not None:
-        if pr.permission(target.commenter) not in WRITE_PERMISSIONS:
+        if not pr.may_request_review(target.commenter):
             out.write(command("notice", f"mistral-review: {target.commenter} has no write access; /review ignored."))
             _append(env, "GITHUB_OUTPUT", outputs_text(None))
             return 0
@@ -221,7 +220,7 @@ def _report(env: Mapping[str, str], out: TextIO, outcome: Outcome, fail_on: str)
 def _react(pr: Any, comment_id: int, out: TextIO) -> None:
     """Answer a /review with 👀, best effort: a refused reaction must not stop the review."""
     try:
-        pr.react(comment_id, "eyes")
+        pr.acknowledge(comment_id)
     except ReviewError as exc:
         log.warning("could not react to comment %s: %s", comment_id, exc)
         out.write(command("warning", f"mistral-review: could not add the 👀 reaction ({exc}); reviewing anyway"))

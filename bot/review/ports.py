@@ -70,7 +70,8 @@ class PostedReview:
 
 
 class PullPort(Protocol):
-    """The GitHub calls the flow needs (see bot.hosts.github.client.PullRequestHandle)."""
+    """What the review needs of one pull or merge request, in its own terms; every host implements all of it
+    (bot.hosts.github.client.PullRequestHandle, bot.hosts.gitlab.merge_request.MergeRequestHandle)."""
 
     def info(self) -> PullInfo: ...
     def files(self) -> tuple[list[ListedFile], bool]: ...
@@ -81,6 +82,10 @@ class PullPort(Protocol):
     def issue_comments(self) -> list[PostedComment]: ...
     def post_review(self, head_sha: str, comments: Sequence[Comment], overview: Overview) -> tuple[PostedReview, list[Comment]]: ...
     def upsert_comment(self, comment_id: int | None, body: str) -> int: ...
+    def may_request_review(self, user: str) -> bool:
+        """Tell whether `user` (a login, or GitLab's numeric user id) may ask for a review with `/review`."""
+    def acknowledge(self, comment_id: int) -> None:
+        """Mark a `/review` comment as seen (👀)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import threading
 from bot.core.errors import UsageError
 from bot.hosts.github.app import AppClients
 from bot.hosts.github.client import GitHubClient
-from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.hosts.gitlab.client import GitLabClient
 from bot.server.settings import ServerSettings
 
@@ -38,7 +37,7 @@ class Clients:
     def may_request_review(self, repo: str, pr_number: int, login: str, installation_id: int | None) -> bool:
         """Tell whether `login` has write access to `repo` (who may ask for a /review)."""
         pr = self.for_installation(installation_id).pull(repo, pr_number)
-        return pr.permission(login) in WRITE_PERMISSIONS
+        return pr.may_request_review(login)
 
     def gitlab(self) -> GitLabClient:
         """Return the GitLab client (GITLAB_TOKEN on GITLAB_URL), built once."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core.errors import ReviewError
@@ -41,7 +40,7 @@ def open_job(clients: Clients, job: Job) -> Opened | Ended:
         return _open_gitlab(clients, job)
     client = clients.for_installation(job.installation_id)
     pr = client.pull(job.repo, job.pr_number)
-    _acknowledge(pr.react, job.comment_id)
+    _acknowledge(pr, job.comment_id)
     if job.attempts > 1 and pr.find_review(job.id) is not None:
         return Ended("done", "review already posted by an earlier attempt")
     return Opened(pr, client.identity())
@@ -51,16 +50,16 @@ def _open_gitlab(clients: Clients, job: Job) -> Opened:
     """GitLab: a retried attempt needs no look for its review: the posting step finds its own drafts and discussions."""
     client = clients.gitlab()
     mr = MergeRequestHandle(client, job.project_id if job.project_id is not None else job.repo, job.pr_number)
-    _acknowledge(mr.award, job.comment_id)
+    _acknowledge(mr, job.comment_id)
     return Opened(mr, client.identity())
 
 
-def _acknowledge(react: Callable[[int, str], None], comment_id: int | None) -> None:
+def _acknowledge(pull: PullPort, comment_id: int | None) -> None:
     """Put 👀 on a `/review` comment or note: a courtesy, never a reason to fail the review (a failure is logged)."""
     if comment_id is None:
         return
     try:
-        react(comment_id, "eyes")
+        pull.acknowledge(comment_id)
     except ReviewError as exc:
         log.warning("could not react to /review comment %s: %s", comment_id, exc)
 

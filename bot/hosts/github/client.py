@@ -26,6 +26,7 @@ from bot.core.reply import Comment
 from bot.core.sizecaps import TooLarge
 from bot.core.summary import Overview, run_id_in
 from bot.hosts.github.errors import GitHubError, error_messages, retry_hint, retryable
+from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.hosts.github.files import listed_file
 from bot.hosts.github.posting import post_review
 from bot.hosts.github.trees import tree_blobs
@@ -276,15 +277,15 @@ class PullRequestHandle:
 
         return self._client.call("update the summary comment", edit)
 
-    def permission(self, login: str) -> str:
-        """Return a user's permission on the repository (admin, write, read or none)."""
+    def may_request_review(self, user: str) -> bool:
+        """Tell whether a login has write access to the repository (who may ask for a /review)."""
         return self._client.call("read a collaborator's permission",
-                                 lambda: self._repo.get_collaborator_permission(login))
+                                 lambda: self._repo.get_collaborator_permission(user)) in WRITE_PERMISSIONS
 
-    def react(self, comment_id: int, content: str) -> None:
-        """Add a reaction to a PR conversation comment."""
+    def acknowledge(self, comment_id: int) -> None:
+        """Put 👀 on a PR conversation comment."""
         self._client.call("react to the comment",
-                          lambda: self._pr.get_issue_comment(comment_id).create_reaction(content))
+                          lambda: self._pr.get_issue_comment(comment_id).create_reaction("eyes"))
 
 
 def client_from_env(env: Mapping[str, str], *, token: str | None = None, bot_login: str | None = None) -> GitHubClient:

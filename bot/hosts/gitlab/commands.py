@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from bot.hosts.gitlab.merge_request import MergeRequestHandle
-
-DEVELOPER = 30  # GitLab's access levels: 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner
+from bot.hosts.gitlab.merge_request import DEVELOPER, MergeRequestHandle
 
 
 def review_refusal(mr: MergeRequestHandle, user_id: int | None) -> str | None:

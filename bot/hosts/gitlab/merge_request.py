@@ -13,6 +13,7 @@ from bot.core.changes import ListedFile, Positions
 from bot.core.diff import FileStatus
 from bot.core.markdown import link_base
 from bot.core.marker import SUMMARY_PREFIX
+from bot.core.numbers import ID_DIGITS, bounded_int
 from bot.core.reply import Comment
 from bot.core.summary import Overview
 from bot.hosts.gitlab import posting
@@ -42,6 +43,7 @@ def listed_file(entry: Mapping[str, Any]) -> ListedFile:
     if diff.strip():
         return replace(listed, patch=diff.rstrip("\n"))
     return replace(listed, too_large=bool(entry.get("too_large")), collapsed=bool(entry.get("collapsed")))
+DEVELOPER = 30  # GitLab's access levels: 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner
 
 
 class MergeRequestHandle:
@@ -208,6 +210,15 @@ class MergeRequestHandle:
                 raise
 
         return self.client.call("read a member's access level", fetch)
+
+    def may_request_review(self, user: str) -> bool:
+        """Tell whether a user (GitLab's numeric id) has Developer access or more on the project."""
+        user_id = bounded_int(user, ID_DIGITS)
+        return user_id is not None and self.access_level(user_id) >= DEVELOPER
+
+    def acknowledge(self, comment_id: int) -> None:
+        """Award 👀 to a `/review` note."""
+        self.award(comment_id, "eyes")
 
     def award(self, note_id: int, name: str) -> None:
         """Award an emoji (by name, without colons) to a note of the MR."""
