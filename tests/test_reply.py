@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from bot.core.batching import Plan
 from bot.core.diff import Side, parse_diff
-from bot.core.reply import SUGGESTION_LEFT_OUT, Comment, Dropped, finalise, neutralise_mentions, parse_reply
+from bot.core.merging import SUGGESTION_LEFT_OUT, finalise
+from bot.core.reply import Comment, Dropped, neutralise_mentions, parse_reply
 from bot.core.reply_reader import read_reply
 from bot.core.settings import Settings
 from bot.core.severity import Severity

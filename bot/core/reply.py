@@ -7,8 +7,8 @@ diff is dropped with a reason, and a bad reply costs that batch's comments only.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.core.batching import Batch
@@ -20,7 +20,6 @@ from bot.core.severity import Severity
 _SEVERITIES = {s.value: s for s in Severity}
 
 REANCHOR_DISTANCE = 5
-MERGED_BODY_LIMIT = 8_000
 MAX_ENTRIES = 10_000  # comments read from one reply (the prompt asks for at most 30); the rest is one drop
 MAX_LINE = 10_000_000  # no diff this bot reads has a line number past this
 
@@ -71,7 +70,7 @@ class _Anchor:
     line: DiffLine
 
 
-def _squash_space(text: str) -> str:
+def squash_space(text: str) -> str:
     return " ".join(text.split())
 
 
@@ -127,14 +126,14 @@ class BatchIndex:
 
         The other side is searched only when the quote matches no line on the cited side.
         """
-        wanted = _squash_space(quote)
+        wanted = squash_space(quote)
         near = self._near(path, side, line, cited)
         for where in (side, Side.LEFT if side is Side.RIGHT else Side.RIGHT):
             best: tuple[int, int] | None = None
             for lines, row in near:
                 for i, ln in enumerate(lines):
                     own = _number_on(ln, where)
-                    if own is not None and _squash_space(ln.text) == wanted and (best is None or abs(i - row) < best[0]):
+                    if own is not None and squash_space(ln.text) == wanted and (best is None or abs(i - row) < best[0]):
                         best = (abs(i - row), own)
             if best is not None:
                 return where, best[1]
@@ -205,7 +204,7 @@ def _anchor(entry: Mapping[str, Any], index: BatchIndex) -> Comment | Dropped:
     quote = _text(entry.get("quote"))
     cited = index.get(path, side, line)
     target: tuple[Side, int] | None = (side, line) if cited else None
-    if quote is not None and (cited is None or _squash_space(cited.line.text) != _squash_space(quote)):
+    if quote is not None and (cited is None or squash_space(cited.line.text) != squash_space(quote)):
         target = index.find_quote(path, side, line, quote, cited)
         if target is None:
             return Dropped("quote_not_found" if cited else "line_not_in_diff", path, line)
@@ -249,49 +248,4 @@ def anchor_entries(entries: Sequence[Any], batch: Batch) -> tuple[list[Comment],
     if len(entries) > MAX_ENTRIES:
         dropped.append(Dropped("too_many_comments", detail=f"{len(entries) - MAX_ENTRIES:,} past the first "
                                                            f"{MAX_ENTRIES:,} not read"))
-    return kept, dropped
-
-
-SUGGESTION_LEFT_OUT = ("_A suggested change from a merged comment was left out: it was written for a different "
-                       "line range than this comment's._")
-
-
-def _merge(first: Comment, second: Comment) -> Comment:
-    """Merge two comments on one line; the more severe keeps its range, and a suggestion only with its own range.
-
-    A suggestion replaces exactly the lines of its comment's range: moved onto another range, applying it
-    would duplicate or delete lines. One that cannot be kept is left out and the body says so (once).
-    """
-    keep, other = (first, second) if first.severity.rank <= second.severity.rank else (second, first)
-    # Past what one comment can show (4,000 characters), more text is only cost: 10,000 comments on a few
-    # lines made this quadratic.
-    body = keep.body
-    if len(body) < MERGED_BODY_LIMIT and _squash_space(other.body) not in _squash_space(body):
-        body = f"{body}\n\n{other.body}"
-    suggestion = keep.suggestion
-    if other.suggestion is not None and other.suggestion != suggestion:
-        if suggestion is None and other.start_line == keep.start_line:
-            suggestion = other.suggestion
-        elif SUGGESTION_LEFT_OUT not in body:
-            body = f"{body}\n\n{SUGGESTION_LEFT_OUT}"
-    return replace(keep, body=body, suggestion=suggestion)
-
-
-def finalise(
-    comments: Iterable[Comment], *, max_comments: int, min_severity: Severity = Severity.NIT
-) -> tuple[list[Comment], list[Dropped]]:
-    """Merge comments on the same line, drop those below the floor, keep the most severe up to the cap."""
-    dropped: list[Dropped] = []
-    merged: dict[tuple[str, Side, int], Comment] = {}
-    for comment in comments:
-        key = (comment.path, comment.side, comment.line)
-        merged[key] = _merge(merged[key], comment) if key in merged else comment
-    for key, comment in list(merged.items()):
-        if not comment.severity.at_least(min_severity):
-            dropped.append(Dropped("below_min_severity", comment.path, comment.line, comment.severity.value))
-            del merged[key]
-    ordered = sorted(merged.values(), key=lambda c: (c.severity.rank, c.path, c.line))
-    for extra in ordered[max_comments:]:
-        dropped.append(Dropped("over_max_comments", extra.path, extra.line, extra.severity.value))
-    kept = sorted(ordered[:max_comments], key=lambda c: (c.path, c.line, c.side.value))
     return kept, dropped

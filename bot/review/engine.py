@@ -16,7 +16,8 @@ from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff
 from bot.core.errors import ModelError, ReviewError
 from bot.core.halving import halve
-from bot.core.reply import Comment, Dropped, anchor_entries, finalise
+from bot.core.merging import finalise
+from bot.core.reply import Comment, Dropped, anchor_entries
 from bot.core.reply_reader import read_reply
 from bot.core.settings import Settings
 from bot.core.spend import Usage, worst_case
