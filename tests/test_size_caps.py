@@ -126,3 +126,22 @@ def test_a_pull_request_file_over_the_caps_is_listed_and_its_blob_never_fetched(
     sent = "\n".join(mistral.user_messages())
     assert "zzzz" not in sent and "big.csv" not in sent and "src/requests/utils.py" in sent
 
+
+
+@pytest.mark.parametrize("big", [["y" * 20_001], [f"value_{i} = {i}" for i in range(80_000)]])
+def test_a_file_left_out_as_too_large_never_gives_no_problems_found(tmp_path: Path, mistral: MistralDouble,
+                                                                    big: list[str]) -> None:
+    """The reviewed file is clean, but a file over the caps was not read: the run says so, never 'No problems found'."""
+    from tests.doubles.mistral import Reply
+
+    path = tmp_path / "change.diff"
+    path.write_text(_added("src/ok.py", ["x = 1"]) + _added("src/big.py", big), encoding="utf-8")
+    mistral.responder = lambda body, attempt: Reply(json.dumps({"comments": []}))
+    env = {"MISTRAL_API_KEY": "test-key", "MISTRAL_SERVER_URL": mistral.url}
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["review", "--diff-file", str(path)], env=env, out=out, err=err)
+    assert code == 0 and len(mistral.requests) == 1, err.getvalue()
+    assert "No problems found" not in out.getvalue() and "Partly reviewed" in out.getvalue()
+    assert "src/big.py" in out.getvalue() and "too-large" in out.getvalue()
+    strict = main(["review", "--diff-file", str(path), "--fail-on-unreviewed"], env=env, out=io.StringIO(), err=err)
+    assert strict == 1
