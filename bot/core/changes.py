@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.core.diff import DiffError, DiffLine, FileDiff, FileStatus, LineKind, Side, parse_diff
+from bot.core.diff import DiffError, DiffLine, FileDiff, FileStatus, LineKind, Side, count_changed, parse_diff
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class ListedFile:
         """
         if self.additions is not None or self.deletions is not None:
             return (self.additions or 0) + (self.deletions or 0)
-        counted = sum(1 for line in self.patch.split("\n") if line[:1] in ("+", "-"))
+        counted = (self.patch[:1] in ("+", "-")) + count_changed(self.patch)
         return max(counted, 1) if self.omitted else counted
 
 

@@ -113,6 +113,12 @@ class FileDiff:
         return sum(1 for h in self.hunks for ln in h.lines if ln.kind is LineKind.REMOVED)
 
 
+def count_changed(text: str, start: int = 0, end: int | None = None) -> int:
+    """Return how many lines of `text[start:end]` that follow a newline start with + or - (counted, not split)."""
+    end = len(text) if end is None else end
+    return text.count("\n+", start, end) + text.count("\n-", start, end)
+
+
 def decode(data: bytes) -> str:
     """Decode diff bytes as UTF-8, replacing bytes that are not (latin-1 files, say)."""
     return data.decode("utf-8", errors="replace")

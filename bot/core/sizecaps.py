@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.core.batching import Skipped
 from bot.core.classify import SkipReason
-from bot.core.diff import DiffError, FileDiff, decode, parse_diff
+from bot.core.diff import DiffError, FileDiff, count_changed, decode, parse_diff
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class TooLarge(Exception):
         self.size = size
 
 
+DEFAULT_CAPS = SizeCaps()
 _GIT_SECTION = re.compile(r"^diff --git ", re.M)
 _PLAIN_SECTION = re.compile(r"^--- [^\n]*\n\+\+\+ [^\n]*\n@@", re.M)
 _HEAD_CHARS = 65_536
@@ -66,10 +67,10 @@ def _skipped(text: str, start: int, end: int) -> Skipped:
     except DiffError:
         path = "(a file without a name)"
     body = max(hunks, start)
-    return Skipped(path, SkipReason.TOO_LARGE, text.count("\n+", body, end) + text.count("\n-", body, end))
+    return Skipped(path, SkipReason.TOO_LARGE, count_changed(text, body, end))
 
 
-def screen_diff(data: str | bytes, caps: SizeCaps = SizeCaps()) -> tuple[str, list[Skipped]]:
+def screen_diff(data: str | bytes, caps: SizeCaps = DEFAULT_CAPS) -> tuple[str, list[Skipped]]:
     """Return the diff without the files over the caps, and those files as skipped (in the diff's order).
 
     Files are kept in order while the whole stays under `diff_chars`; the rest are listed, not parsed.
@@ -90,7 +91,7 @@ def screen_diff(data: str | bytes, caps: SizeCaps = SizeCaps()) -> tuple[str, li
     return "".join(kept), skipped
 
 
-def parse_capped(data: str | bytes, caps: SizeCaps = SizeCaps()) -> tuple[list[FileDiff], list[Skipped]]:
+def parse_capped(data: str | bytes, caps: SizeCaps = DEFAULT_CAPS) -> tuple[list[FileDiff], list[Skipped]]:
     """Parse a diff's files that fit the caps; list the others as too large."""
     text, skipped = screen_diff(data, caps)
     return parse_diff(text), skipped

@@ -8,10 +8,8 @@ from bot.core.batching import Skipped
 from bot.core.changes import ListedFile, read_listed
 from bot.core.classify import SkipReason
 from bot.core.diff import FileDiff, FileStatus, diff_texts
-from bot.core.sizecaps import SizeCaps, TooLarge, blob_fits, fits
+from bot.core.sizecaps import DEFAULT_CAPS, TooLarge, blob_fits, fits
 from bot.review.ports import PullInfo, PullPort
-
-CAPS = SizeCaps()
 
 
 def _blobs(pr: PullPort, info: PullInfo, listed: ListedFile, merge_base: str) -> FileDiff | None:
@@ -19,11 +17,11 @@ def _blobs(pr: PullPort, info: PullInfo, listed: ListedFile, merge_base: str) ->
     path, old_path = listed.path, listed.old_path
     added = listed.status is FileStatus.ADDED and old_path == path  # a copy is diffed against its source
     try:
-        old = None if added else pr.file_text(old_path, merge_base, max_bytes=CAPS.blob_bytes)
-        new = None if listed.status is FileStatus.REMOVED else pr.file_text(path, info.head_sha, max_bytes=CAPS.blob_bytes)
+        old = None if added else pr.file_text(old_path, merge_base, max_bytes=DEFAULT_CAPS.blob_bytes)
+        new = None if listed.status is FileStatus.REMOVED else pr.file_text(path, info.head_sha, max_bytes=DEFAULT_CAPS.blob_bytes)
     except TooLarge:
         return None
-    if not (blob_fits(old, CAPS) and blob_fits(new, CAPS)):
+    if not (blob_fits(old, DEFAULT_CAPS) and blob_fits(new, DEFAULT_CAPS)):
         return None
     return diff_texts(path, old_path, old, new)
 
@@ -38,7 +36,7 @@ def load_files(pr: PullPort, info: PullInfo, listing: list[ListedFile]) -> tuple
     merge_base: str | None = None
     for listed in listing:
         changes = listed.changes
-        if listed.patch and not fits(listed.patch, CAPS):
+        if listed.patch and not fits(listed.patch, DEFAULT_CAPS):
             too_large.append(Skipped(listed.path, SkipReason.TOO_LARGE, changes))
             continue
         if listed.patch or not (changes or listed.omitted):

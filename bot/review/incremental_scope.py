@@ -6,10 +6,8 @@ from bot.core.changes import read_listed
 from bot.core.diff import FileDiff
 from bot.core.incremental import changed_since
 from bot.core.marker import Marker, path_digest
-from bot.core.sizecaps import SizeCaps, fits
+from bot.core.sizecaps import DEFAULT_CAPS, fits
 from bot.review.ports import PullInfo, PullPort
-
-CAPS = SizeCaps()
 
 
 def since_last_review(pr: PullPort, info: PullInfo, marker: Marker, files: list[FileDiff],
@@ -25,7 +23,7 @@ def since_last_review(pr: PullPort, info: PullInfo, marker: Marker, files: list[
         return files, None
     if cmp is None or cmp.status != "ahead":  # a force-push (diverged, behind) reviews everything
         return files, None
-    readable = [f for f in cmp.files if f.patch and fits(f.patch, CAPS)]
+    readable = [f for f in cmp.files if f.patch and fits(f.patch, DEFAULT_CAPS)]
     touched = [read_listed(f) for f in readable]
     owed = set(marker.pending)  # left out of the last run for budget: reviewed whole now
     whole = {f.path for f in cmp.files} - {f.path for f in readable}

@@ -7,10 +7,8 @@ from dataclasses import dataclass, replace
 
 from bot.core.diff import decode
 from bot.core.settings import REPO_CONFIG_PATHS, Settings, check_model, parse_repo_config
-from bot.core.sizecaps import SizeCaps, TooLarge
+from bot.core.sizecaps import DEFAULT_CAPS, TooLarge
 from bot.review.ports import PullInfo, PullPort, ReviewRequest
-
-CAPS = SizeCaps()
 
 
 @dataclass(frozen=True)
@@ -22,7 +20,7 @@ class RepoConfig:
     notes: tuple[str, ...] = ()
 
 
-def find_repo_config(read: Callable[[str], bytes | None], *, cap: int = CAPS.blob_bytes) -> RepoConfig:
+def find_repo_config(read: Callable[[str], bytes | None], *, cap: int = DEFAULT_CAPS.blob_bytes) -> RepoConfig:
     """Look for the config files in their documented order; the first found is used, and a note says so when more exist.
 
     `read` returns a file's bytes (None when absent) and raises TooLarge, unfetched, for one over `cap` bytes.
@@ -63,7 +61,7 @@ def effective_settings(pr: PullPort, info: PullInfo, base: Settings,
 
     Returns the settings, the notes for the summary and the config file read (else the first place looked).
     """
-    settings, notes, used = apply_repo_config(lambda path: pr.file_text(path, info.base_sha, max_bytes=CAPS.blob_bytes),
+    settings, notes, used = apply_repo_config(lambda path: pr.file_text(path, info.base_sha, max_bytes=DEFAULT_CAPS.blob_bytes),
                                               base)
     settings = settings.with_values(request.overrides)
     settings, refused = check_model(settings, configured=str(request.overrides.get("model") or base.model),
