@@ -7,7 +7,8 @@ import re
 import cmarkgfm
 
 from bot.core.diff import Side
-from bot.core.markdown import TRUNCATED, ZWJ, code_span, escape_text, fence, link_base, model_markdown
+from bot.core.links import link_base
+from bot.core.markdown import TRUNCATED, ZWJ, code_span, escape_text, fence, model_markdown
 from bot.core.reply import Comment
 from bot.core.severity import Severity
 from bot.core.summary import MAX_COMMENT_BODY

@@ -14,7 +14,6 @@ import html
 import re
 from collections.abc import Callable
 
-from bot.core.links import link_base as link_base  # re-exported: the host adapters import it from here
 from bot.core.links import link_target
 
 TRUNCATED = "…(truncated)"
@@ -60,7 +59,7 @@ def _neutral(text: str) -> str:
 
 def one_line(text: str) -> str:
     """Return text on one line, with no HTML comment opener or closer: where the bot keeps its marks."""
-    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", clean(text.replace("\r", "\n")))
+    text = re.sub(r"[\t\n]+", " ", clean(text))  # clean() leaves no other control or line separator
     return text.replace("<!--", "<!-" + ZWJ + "-").replace("-->", "-" + ZWJ + "->")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from bot.core.batching import Batch
 from bot.core.diff import DiffLine, Side
 from bot.core.masking import MASK
+from bot.core.numbers import bounded_int
 from bot.core.reply_reader import read_reply
 from bot.core.severity import Severity
 
@@ -144,13 +145,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def line_number(value: Any) -> int | None:
-    """Return a line number written as a JSON integer or as ASCII digits, in range; None for anything else.
-
-    `str.isdigit` alone lets "²" through to `int()`, which raises.
-    """
+    """Return a line number written as a JSON integer or as ASCII digits, in range; None for anything else."""
     if isinstance(value, str):
-        text = value.strip()
-        value = int(text) if text.isascii() and text.isdecimal() and len(text) <= len(str(MAX_LINE)) else None
+        value = bounded_int(value.strip(), len(str(MAX_LINE)))
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if 0 < value <= MAX_LINE else None

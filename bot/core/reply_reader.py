@@ -54,11 +54,11 @@ def read_reply(content: str | None) -> list[Any] | str:
     if content is not None and len(content) > MAX_REPLY_CHARS:
         return f"reply of {len(content):,} characters is over the {MAX_REPLY_CHARS:,} read"
     text = (content or "").strip()
+    if _too_deep(text):
+        return f"reply nests deeper than {MAX_DEPTH} levels"
     candidates = [text, *(m.group(1) for m in itertools.islice(_FENCE.finditer(text), MAX_FENCES))]
     if "{" in text:
         candidates.append(text[text.index("{"):])
-    if _too_deep(text):
-        return f"reply nests deeper than {MAX_DEPTH} levels"
     for candidate in (c.strip() for c in candidates):
         try:
             data, _ = _DECODER.raw_decode(candidate)

@@ -71,6 +71,10 @@ def print_of(key: bytes, index: CodeIndex, comment: Comment) -> str:
     return fingerprint(key, comment.path, comment.body, finding_code(index, comment))
 
 
+GITHUB = "GitHub"  # the host the wording defaults to; other hosts name themselves (PullInfo.host_name)
+GITHUB_BUDGET_HINT = "the GitHub Action also takes a `budget_usd` input"
+
+
 @dataclass(frozen=True)
 class Overview:
     """What a review body reports besides its comments, and how its comments are marked."""
@@ -101,8 +105,8 @@ class SummaryView:
     failed: bool = False  # every model call failed: nothing was reviewed
     unreviewed: Sequence[str] = ()  # files of the batches whose model call failed
     noun: str = "pull request"  # "merge request" on GitLab
-    host_name: str = "GitHub"
-    budget_hint: str = "the GitHub Action also takes a `budget_usd` input"  # where else the host's runs set a budget
+    host_name: str = GITHUB
+    budget_hint: str = GITHUB_BUDGET_HINT  # where else the host's runs set a budget
     config_path: str = ".mistral-review.toml"  # the repo config file read, else the first place one is looked for
 
 

@@ -16,7 +16,7 @@ from bot.core.numbers import SECONDS_DIGITS, bounded_int
 
 MAX_HINT_S = 86_400.0  # a day: no host asks for more, and the retry policy caps the wait far lower anyway
 MAX_HEADER_CHARS = 64  # an HTTP date is 29 characters; anything much longer is not a wait
-SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")  # OpenAI-compatible servers may send decimals
+SECONDS = re.compile(rf"[0-9]{{1,{SECONDS_DIGITS}}}(?:\.[0-9]{{1,6}})?")  # OpenAI-compatible servers may send decimals
 
 
 def _bounded(seconds: float) -> float:

@@ -13,7 +13,7 @@ from bot.core.coverage import Coverage
 from bot.core.marker import Marker
 from bot.core.reply import Comment
 from bot.core.spend import Usage
-from bot.core.summary import Overview
+from bot.core.summary import GITHUB, GITHUB_BUDGET_HINT, Overview
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class PullInfo:
     labels: tuple[str, ...] = ()
     head_repo: str | None = None
     noun: str = "pull request"  # what the host calls it, for the text the bot posts ("merge request" on GitLab)
-    host_name: str = "GitHub"  # the host's name, for the text the bot posts
-    budget_hint: str = "the GitHub Action also takes a `budget_usd` input"  # where else this host's runs set a budget
+    host_name: str = GITHUB  # the host's name, for the text the bot posts
+    budget_hint: str = GITHUB_BUDGET_HINT  # where else this host's runs set a budget
     link_base: str = ""  # the repository's web address on its host: the only place the bot's text links to
 
 

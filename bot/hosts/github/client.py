@@ -21,7 +21,7 @@ from github.Repository import Repository
 
 from bot.core.changes import ListedFile
 from bot.core.errors import AnchorRejected, UsageError
-from bot.core.markdown import link_base
+from bot.core.links import link_base
 from bot.core.reply import Comment
 from bot.core.sizecaps import TooLarge
 from bot.core.summary import Overview, run_id_in

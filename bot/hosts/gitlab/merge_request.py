@@ -11,7 +11,7 @@ from gitlab.exceptions import GitlabHttpError
 
 from bot.core.changes import ListedFile, Positions
 from bot.core.diff import FileStatus
-from bot.core.markdown import link_base
+from bot.core.links import link_base
 from bot.core.marker import SUMMARY_PREFIX
 from bot.core.numbers import ID_DIGITS, bounded_int
 from bot.core.reply import Comment
