@@ -84,6 +84,8 @@ def test_a_case_s_paths_and_the_instructions_file_reach_only_the_matching_case(
     ("x" * (RULES_CHARS + 1), "plain text is over the 8,000 characters cap"),
     ("   \n", "the file is empty"),
     ("# only a comment\n", "holds [[paths]] and/or instructions, not nothing"),
+    ("a = " + "[" * 50_000, "plain text is over the 8,000 characters cap"),  # tomllib raised RecursionError
+    ("a = " + "9" * 9_000, "plain text is over the 8,000 characters cap"),  # an integer int() refuses; read as text, no traceback
 ])
 def test_a_bad_instructions_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
     rules = tmp_path / "rules.toml"

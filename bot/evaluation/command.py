@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -14,6 +13,7 @@ from bot.core.eval_baselines import REVIEWERS
 from bot.core.guidance import RULES_CHARS
 from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity
+from bot.core.tomlfile import TomlError, load_toml
 
 if TYPE_CHECKING:
     from bot.core.eval_scoring import CaseRun
@@ -45,8 +45,8 @@ def instruction_values(text: str) -> dict[str, Any]:
     if not text.strip():
         raise UsageError("--instructions: the file is empty")
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        data = load_toml(text, max_bytes=INSTRUCTIONS_BYTES)
+    except TomlError:  # not TOML (or nested past reading): plain text
         data = None
     if data is None:  # plain text: the repo config's `instructions`, sent with every batch
         if len(text.strip()) > RULES_CHARS:

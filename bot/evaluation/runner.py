@@ -13,11 +13,11 @@ from bot.core.batching import Plan, TokenCounter
 from bot.core.eval_scoring import CaseRun, line_texts, reply_entries
 from bot.core.masking import mask_file
 from bot.core.settings import Settings
-from bot.core.spend import worst_case
 from bot.evaluation.suite import Case
 from bot.review.engine import plan_review, run_review
 from bot.review.ports import Completion, Model
 from bot.review.prompting import Prompts
+from bot.review.report import max_cost
 
 
 class _Recording:
@@ -50,8 +50,7 @@ class Planned:
     @property
     def max_cost_usd(self) -> float:
         """Return the most one review of the case can cost: every batch's input and reserved output, priced."""
-        s = self.settings
-        return sum(worst_case(b.input_tokens, s.output_tokens, s.price) for b in self.plan.batches)
+        return max_cost(self.plan, self.settings.price)
 
 
 def plan_suite(cases: Sequence[Case], settings: Settings, *, counter: TokenCounter, prompts: Prompts) -> list[Planned]:
