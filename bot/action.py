@@ -20,7 +20,7 @@ from bot.core.marker import derive_key
 from bot.core.settings import ConfigError, Settings
 from bot.core.severity import Severity, severity_counts
 from bot.review.ports import Outcome, ReviewRequest
-from bot.review.progress import batch_progress
+from bot.review.progress import progress_maker
 from bot.review.report import coverage_headline, exit_status, shown_status
 
 log = logging.getLogger("mistral_review.action")
@@ -188,7 +188,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     marker_key = derive_key(read_input(env, "marker_key") or key)  # operator-only: a PR cannot sign a marker
     request = ReviewRequest(explicit=target.explicit, rereview=target.rereview, review_drafts=drafts,
                             run_id=env.get("GITHUB_RUN_ID", "") + uuid.uuid4().hex[:8], overrides=overrides,
-                            marker_key=marker_key, progress=batch_progress(sys.stderr, env))
+                            marker_key=marker_key, progress=progress_maker(sys.stderr, env))
     try:
         outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
                               counter=default_counter(), prompts=load_prompts(), request=request)

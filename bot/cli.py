@@ -113,7 +113,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
     from bot.core.severity import Severity
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review, run_review
-    from bot.review.progress import batch_progress
+    from bot.review.progress import progress_maker
     from bot.review.prompting import load_prompts
     from bot.review.report import coverage_of, exit_status, plan_json, plan_text, result_json, result_text
 
@@ -132,7 +132,7 @@ def run_review_command(args: argparse.Namespace, env: Mapping[str, str], out: Te
 
     # nothing to send (an empty diff, every file skipped): no model is called, so no key is needed
     model = model_from_settings(settings) if plan.batches else cast("Model", None)
-    with batch_progress(err, env)(len(plan.batches)) as progress:
+    with progress_maker(err, env)(len(plan.batches)) as progress:
         result = run_review(plan, model, settings, counter=counter, prompts=prompts,
                             budget_left_usd=settings.budget_usd, on_progress=progress.update)
     emit(out, args.format, lambda: result_json(result, settings.model), lambda: result_text(result))

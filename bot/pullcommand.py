@@ -36,14 +36,14 @@ def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping
     from bot.llm.tokens import default_counter
     from bot.review.engine import plan_review
     from bot.review.ports import Outcome, ReviewRequest
-    from bot.review.progress import batch_progress
+    from bot.review.progress import progress_maker
     from bot.review.prompting import load_prompts
     from bot.review.pull_flow import review_pull
     from bot.review.pull_scope import prepare
     from bot.review.report import exit_status, outcome_json, outcome_text, plan_json, plan_text
 
     settings = Settings.from_env(env)
-    request = replace(request or ReviewRequest(run_id=uuid.uuid4().hex[:12]), progress=batch_progress(err, env))
+    request = request or ReviewRequest(run_id=uuid.uuid4().hex[:12])
     if not request.marker_key:  # signs the PR's state; only the operator's MISTRAL_API_KEY can reproduce it
         request = replace(request, marker_key=derive_key(settings.api_key or ""))
     counter, prompts = default_counter(), load_prompts()
@@ -59,7 +59,7 @@ def run_pull(pr: PullPort, identity: str, args: argparse.Namespace, env: Mapping
         emit(out, args.format, lambda: plan_json(plan, price), lambda: plan_text(plan, price))
         return EXIT_OK
     outcome = review_pull(pr, identity=identity, base_settings=settings, model_for=model_from_settings,
-                          counter=counter, prompts=prompts, request=request)
+                          counter=counter, prompts=prompts, request=replace(request, progress=progress_maker(err, env)))
     emit(out, args.format, lambda: outcome_json(outcome), lambda: outcome_text(outcome))
     # gitlab-ci builds its own arguments, without the flag
     return exit_status(outcome.coverage, severe=False, fail_on_unreviewed=getattr(args, "fail_on_unreviewed", False))

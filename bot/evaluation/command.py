@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -18,6 +18,7 @@ from bot.core.tomlfile import TomlError, load_toml
 if TYPE_CHECKING:
     from bot.core.eval_scoring import CaseRun
     from bot.evaluation.suite import Case
+    from bot.review.progress import Progress
 
 EXIT_OK, EXIT_FAILED = 0, 3
 CONFIRM_USD = 0.50  # a plan that may cost more runs only with --yes
@@ -90,7 +91,7 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
     from bot.core.eval_scoring import score_case, totals
     from bot.evaluation.report import failures, report_json, report_text
     from bot.evaluation.suite import load_cases
-    from bot.review.progress import heartbeat_interval
+    from bot.review.progress import progress_maker
 
     if not 1 <= args.repeat <= 20:
         raise UsageError(f"--repeat must be between 1 and 20, not {args.repeat}")
@@ -102,7 +103,8 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
     if args.reviewer:
         scores = blind_scores(args.reviewer, pairs, ignore=settings.ignore)
     else:
-        scores = [score_case(r) for r in _run_model(cases, settings, args, err, heartbeat_interval(env))]
+        scores = [score_case(r) for r in _run_model(cases, settings, args, err, progress_maker(
+            err, env, verb="evaluating", noun="case", plural="case run(s)"))]
     blind = baselines(pairs, totals(scores), ignore=settings.ignore)
     out.write((json.dumps(report_json(scores, blind), indent=2) if args.format == "json"
                else report_text(scores, blind)) + "\n")
@@ -115,12 +117,11 @@ def run_eval_command(args: argparse.Namespace, env: Mapping[str, str], out: Text
 
 
 def _run_model(cases: list[Case], settings: Settings, args: argparse.Namespace, err: TextIO,
-               heartbeat_s: float) -> list[CaseRun]:
+               progress: Callable[[int], Progress]) -> list[CaseRun]:
     """Plan every case, print the plan's most it can cost (refused above CONFIRM_USD without --yes), then run."""
     from bot.evaluation.runner import plan_suite, run_suite
     from bot.llm.mistral import model_from_settings
     from bot.llm.tokens import default_counter
-    from bot.review.progress import Progress
     from bot.review.prompting import load_prompts
 
     counter, prompts = default_counter(), load_prompts()
@@ -134,7 +135,6 @@ def _run_model(cases: list[Case], settings: Settings, args: argparse.Namespace, 
         raise UsageError(f"{line}, over ${CONFIRM_USD:.2f}: nothing was sent; run again with --yes to go ahead")
     err.write(line + "\n")
     model = model_from_settings(settings)
-    with Progress(err, verb="evaluating", noun="case", plural="case run(s)", total=len(cases) * args.repeat,
-                  interval_s=heartbeat_s) as progress:
+    with progress(len(cases) * args.repeat) as shown:
         return run_suite(planned, model, counter=counter, prompts=prompts, concurrency=settings.concurrency,
-                         repeat=args.repeat, on_progress=progress.update)
+                         repeat=args.repeat, on_progress=shown.update)

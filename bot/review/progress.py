@@ -34,11 +34,12 @@ def heartbeat_interval(env: Mapping[str, str]) -> float:
     return value
 
 
-def batch_progress(stream: TextIO, env: Mapping[str, str]) -> Callable[[int], Progress]:
-    """Return a maker of a review's batch progress on `stream`, given the number of batches (heartbeat from env)."""
+def progress_maker(stream: TextIO, env: Mapping[str, str], *, verb: str = "reviewing", noun: str = "batch",
+                   plural: str = "batch(es)") -> Callable[[int], Progress]:
+    """Return a maker of progress on `stream` given the number of units (a review's batches unless named otherwise;
+    the heartbeat's interval from env, checked now)."""
     interval = heartbeat_interval(env)
-    return lambda total: Progress(stream, verb="reviewing", noun="batch", plural="batch(es)", total=total,
-                                  interval_s=interval)
+    return lambda total: Progress(stream, verb=verb, noun=noun, plural=plural, total=total, interval_s=interval)
 
 
 class Progress:
