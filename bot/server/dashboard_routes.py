@@ -9,7 +9,7 @@ from collections.abc import Callable
 from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
-from bot.hosts.github.events import same_secret
+from bot.core.constant_time import same_secret
 from bot.hosts.github.urls import web_url
 from bot.server.dashboard import render_dashboard
 from bot.server.ledger import Ledger

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.constant_time import same_secret
+
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 
 
@@ -17,11 +19,6 @@ class SignatureError(ValueError):
 
 class PayloadError(ValueError):
     """A signed delivery lacks a field its event needs, or has one of the wrong type or shape."""
-
-
-def same_secret(given: str, expected: str) -> bool:
-    """Compare a credential in constant time, as bytes (any text, even non-ASCII, is just a mismatch)."""
-    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def verify_signature(body: bytes, *, signature: str | None, secret: str) -> None:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.constant_time import same_secret
 from bot.core.numbers import SECONDS_DIGITS, bounded_int
 
 DRAFT_TITLE = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s*-|draft\s|wip:|\[wip\]|\(wip\)|wip\s)", re.IGNORECASE)
@@ -61,13 +62,8 @@ def verify_token(given: str | None, secret: str) -> None:
     """Check `X-Gitlab-Token` against the configured secret in constant time; raise when it fails."""
     if not given:
         raise SignatureError("missing X-Gitlab-Token")
-    if not hmac.compare_digest(_utf8(given), _utf8(secret)):
+    if not same_secret(given, secret):
         raise SignatureError("X-Gitlab-Token does not match")
-
-
-def _utf8(text: str) -> bytes:
-    # surrogatepass: a header is anyone's to write, and a lone surrogate must be a mismatch, not a crash
-    return text.encode("utf-8", "surrogatepass")
 
 
 def _key(signing_token: str) -> bytes:
@@ -79,7 +75,7 @@ def _key(signing_token: str) -> bytes:
 
 def sign(body: bytes, *, webhook_id: str, timestamp: int, signing_token: str) -> str:
     """Return the `webhook-signature` value GitLab sends (v1, base64 HMAC-SHA256 of id.timestamp.body)."""
-    digest = hmac.new(_key(signing_token), _utf8(f"{webhook_id}.{timestamp}.") + body, hashlib.sha256).digest()
+    digest = hmac.new(_key(signing_token), f"{webhook_id}.{timestamp}.".encode("utf-8", "surrogatepass") + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
 
@@ -92,7 +88,7 @@ def verify_signature(body: bytes, *, webhook_id: str | None, timestamp: str | No
     if sent is None or abs(now - sent) > SIGNATURE_TOLERANCE_S:
         raise SignatureError("webhook-timestamp is not within 5 minutes")
     expected = sign(body, webhook_id=webhook_id, timestamp=sent, signing_token=signing_token)
-    if not any(hmac.compare_digest(expected.encode(), _utf8(part)) for part in signature.split()):
+    if not any(same_secret(part, expected) for part in signature.split()):
         raise SignatureError("webhook-signature does not match")
 
 
