@@ -16,7 +16,6 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from bot.hosts.gitlab.client import GitLabClient
-from bot.hosts.gitlab.commands import review_refusal
 from bot.hosts.gitlab.events import (
     CancelMergeRequest,
     Ignore,
@@ -58,7 +57,7 @@ def member_check(client: Callable[[], GitLabClient]) -> Refusal:
     """Return the access check of a `/review` note's author: their level on the project (members/all/:id)."""
 
     def check(job: MergeRequestJob) -> str | None:
-        return review_refusal(MergeRequestHandle(client(), job.project_id, job.iid), job.user_id)
+        return MergeRequestHandle(client(), job.project_id, job.iid).review_refusal(job.user_id)
 
     return check
 

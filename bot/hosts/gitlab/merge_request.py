@@ -43,6 +43,8 @@ def listed_file(entry: Mapping[str, Any]) -> ListedFile:
     if diff.strip():
         return replace(listed, patch=diff.rstrip("\n"))
     return replace(listed, too_large=bool(entry.get("too_large")), collapsed=bool(entry.get("collapsed")))
+
+
 DEVELOPER = 30  # GitLab's access levels: 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner
 
 
@@ -213,8 +215,17 @@ class MergeRequestHandle:
 
     def may_request_review(self, user: str) -> bool:
         """Tell whether a user (GitLab's numeric id) has Developer access or more on the project."""
-        user_id = bounded_int(user, ID_DIGITS)
-        return user_id is not None and self.access_level(user_id) >= DEVELOPER
+        return self.review_refusal(bounded_int(user, ID_DIGITS)) is None
+
+    def review_refusal(self, user_id: int | None) -> str | None:
+        """Return why this user may not ask for a review of the MR (below Developer, or no author named), else None.
+
+        Raises GitLabError when GitLab cannot say; the caller then refuses (fail closed).
+        """
+        level = self.access_level(user_id) if user_id is not None else 0
+        if level < DEVELOPER:
+            return f"user {user_id} has access level {level}, below Developer; /review ignored"
+        return None
 
     def acknowledge(self, comment_id: int) -> None:
         """Award 👀 to a `/review` note."""
