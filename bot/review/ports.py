@@ -82,6 +82,9 @@ class PullPort(Protocol):
     def issue_comments(self) -> list[PostedComment]: ...
     def post_review(self, head_sha: str, comments: Sequence[Comment], overview: Overview) -> tuple[PostedReview, list[Comment]]: ...
     def upsert_comment(self, comment_id: int | None, body: str) -> int: ...
+    @property
+    def web_url(self) -> str:
+        """Return the pull or merge request's web address ("" while the host has not said it)."""
     def may_request_review(self, user: str) -> bool:
         """Tell whether `user` (a login, or GitLab's numeric user id) may ask for a review with `/review`."""
     def acknowledge(self, comment_id: int) -> None:

@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 
 from bot.core.errors import ReviewError
-from bot.hosts.github.client import PullRequestHandle
 from bot.hosts.gitlab.merge_request import MergeRequestHandle
 from bot.review.ports import PullPort
 from bot.server.clients import Clients
@@ -63,10 +62,3 @@ def _acknowledge(pull: PullPort, comment_id: int | None) -> None:
     except ReviewError as exc:
         log.warning("could not react to /review comment %s: %s", comment_id, exc)
 
-
-def pull_url(opened: Opened, job: Job) -> str:
-    """Return the web address of the job's pull or merge request (known once the flow has read it)."""
-    if isinstance(opened.pull, MergeRequestHandle) and opened.pull.web_url:
-        return opened.pull.web_url
-    base = opened.pull.web_base if isinstance(opened.pull, PullRequestHandle) else "https://github.com/"
-    return f"{base}{job.repo}/pull/{job.pr_number}"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.hosts.github.urls import pull_web_url
 from bot.server.records import CallRow, ReviewRow
 
 
@@ -113,7 +114,7 @@ def build_report(rows: Iterable[ReviewRow], calls: Iterable[CallRow], *, month: 
         _add_call(by_pr[(call.host, call.repo, call.pr_number)], call)
         # GitLab's address needs the instance's URL, which a call row does not carry: no link then
         urls.setdefault((call.host, call.repo, call.pr_number),
-                        "" if call.host == "gitlab" else f"{github_web}{call.repo}/pull/{call.pr_number}")
+                        "" if call.host == "gitlab" else pull_web_url(github_web, call.repo, call.pr_number))
     repos = []
     for (host, repo), values in sorted(by_repo.items()):
         spent, limit = budget(host, repo) if budget else (None, None)

@@ -25,7 +25,7 @@ from bot.review.ports import Call, Outcome, ReviewRequest
 from bot.review.prompting import load_prompts
 from bot.review.pull_flow import review_pull
 from bot.server.clients import Clients
-from bot.server.hostjobs import Ended, open_job, pull_url
+from bot.server.hostjobs import Ended, open_job
 from bot.server.ledger import Job, Ledger, ReviewRow
 from bot.server.ledger.schema import month_of, scopes
 from bot.server.logs import delivery_id
@@ -173,7 +173,7 @@ class Worker:
         outcome = review_pull(opened.pull, identity=opened.identity, base_settings=self.review_settings,
                               model_for=model_from_settings, counter=default_counter(), prompts=load_prompts(),
                               request=request)
-        return self._conclude(job, outcome, started, pull_url(opened, job))
+        return self._conclude(job, outcome, started, opened.pull.web_url)
 
     def _conclude(self, job: Job, outcome: Outcome, started: float, url: str) -> tuple[str, str]:
         if outcome.status == "superseded":

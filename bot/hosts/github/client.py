@@ -30,7 +30,7 @@ from bot.hosts.github.events import WRITE_PERMISSIONS
 from bot.hosts.github.files import listed_file
 from bot.hosts.github.posting import post_review
 from bot.hosts.github.trees import tree_blobs
-from bot.hosts.github.urls import web_url
+from bot.hosts.github.urls import pull_web_url, web_url
 from bot.retry import RetryPolicy, checking_first, retrying
 from bot.review.ports import Comparison, PostedComment, PostedReview, PullInfo
 
@@ -111,19 +111,15 @@ class GitHubClient:
     def pull(self, repo: str, number: int) -> PullRequestHandle:
         """Return a handle on one pull request (no request is made yet)."""
         repository = self._gh.get_repo(repo)
-        return PullRequestHandle(self, repository, repository.get_pull(number), repo)
+        return PullRequestHandle(self, repository, repository.get_pull(number), repo, number)
 
 
 class PullRequestHandle:
     """The calls the review makes on one pull request."""
 
-    def __init__(self, client: GitHubClient, repository: Repository, pr: PullRequest, repo: str) -> None:
+    def __init__(self, client: GitHubClient, repository: Repository, pr: PullRequest, repo: str, number: int) -> None:
         self._client, self._repo, self._pr, self._repo_name = client, repository, pr, repo
-
-    @property
-    def web_base(self) -> str:
-        """Return the web address of the GitHub (or GitHub Enterprise) this pull request lives on."""
-        return self._client.web_url
+        self.web_url = pull_web_url(client.web_url, repo, number)  # on the GitHub (or Enterprise) it lives on
 
     def info(self) -> PullInfo:
         """Read the pull request."""
