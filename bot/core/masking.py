@@ -17,6 +17,7 @@ from bot.core.diff import FileDiff, Hunk
 from bot.core.secret_shapes import (
     ASSIGNMENT,
     AUTH_HEADER,
+    AWS_ID_PREFIXES,
     AWS_KEY_ID,
     AWS_SECRET,
     B64_ROW,
@@ -170,7 +171,8 @@ def _steps(text: str) -> list[tuple[re.Pattern[str], Replacer]]:
         ("bearer" in lower or "basic" in lower or "token" in lower, AUTH_HEADER, _header),
         ("curl" in lower, CURL_USER, _curl_user),
         ('"auth"' in text or "_auth" in text, REGISTRY_AUTH, _registry_auth),
-        ("aws" in lower or AWS_KEY_ID.search(text) is not None, AWS_SECRET, _aws_secret),
+        ("aws" in lower or (any(p in text for p in AWS_ID_PREFIXES) and AWS_KEY_ID.search(text) is not None),
+         AWS_SECRET, _aws_secret),
         (any(marker in lower for marker in NAME_MARKERS), ASSIGNMENT, _assignment),
     ]
     return [(pattern, replacer) for wanted_here, pattern, replacer in wanted if wanted_here]

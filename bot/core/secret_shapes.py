@@ -74,7 +74,8 @@ KNOWN_TOKENS = re.compile(
 )
 # A literal every token shape contains: a line with none of them is not searched (the alternation above costs
 # about 0.2 ms a line; these substring checks a hundredth of that).
-TOKEN_MARKERS = ("AKIA", "ASIA", "A3T", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "Key=", "sig=",
+AWS_ID_PREFIXES = ("AKIA", "ASIA", "A3T", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA")
+TOKEN_MARKERS = (*AWS_ID_PREFIXES, "Key=", "sig=",
                  "gh", "github_pat_", "gl", "GR1348941", "xox", "xapp-", "hooks.slack.com", "_live_", "_test_", "whsec_",
                  "AC", "SK", "SG.", "npm_", "pypi-", "sk-", "AIza", "GOCSPX-", "ya29.", "hf_", "_v1_", "shp", "-us", ":AA",
                  "sq0", "AGE-SECRET-KEY-1", "Private-MAC", "eyJ", "MII", "MHcCAQEE", "b3BlbnNzaC1rZXktdjE", "Q~",
