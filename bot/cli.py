@@ -28,20 +28,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _version() -> str:
-    """Return the installed package's version (its metadata), or `unknown` when run from a bare checkout."""
-    from importlib.metadata import PackageNotFoundError, version
+class _Version(argparse.Action):
+    """`--version`: the installed package's version (its metadata, read only when asked), `unknown` in a bare checkout."""
 
-    try:
-        return version("mistral-review")
-    except PackageNotFoundError:
-        return "unknown"
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("mistral-review")
+        except PackageNotFoundError:
+            found = "unknown"
+        sys.stdout.write(f"mistral-review {found}\n")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for every subcommand."""
     parser = _Parser(prog="mistral-review", description="AI code review with Mistral Small 4.")
-    parser.add_argument("--version", action="version", version=f"mistral-review {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     review = commands.add_parser("review", help="review the current branch or a diff file")
     review.add_argument("--base", help="base ref (default: the remote's default branch, else main, else master)")
